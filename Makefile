@@ -1,0 +1,63 @@
+# QuantumFinance — every target installs what it needs (Python >= 3.11 and make are enough).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+
+.PHONY: help install run test lint format serve stack-up stack-down bench viz jupyter clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check "uv>=0.5"
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@printf 'consent: false\n' > .telemetry
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv from uv.lock (bootstraps uv if missing)
+
+run: $(STAMP)  ## full pipeline on the embedded default (local files + local MLflow store)
+	$(BIN)/python -m scripts.run_all
+
+test: $(STAMP)  ## the whole test suite, starting every service it needs
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+serve: $(STAMP)  ## API + Streamlit on the embedded default, with a fresh demo key
+	$(BIN)/python -m scripts.serve
+
+stack-up: $(STAMP)  ## no-Docker stack on 127.0.0.1 (PostgreSQL, S3 endpoint, MLflow server)
+	$(BIN)/python -m scripts.stack up
+
+stack-down: $(STAMP)  ## stop exactly the processes stack-up started
+	$(BIN)/python -m scripts.stack down
+
+bench: $(STAMP)  ## benchmarks -> docs/benchmarks.md
+	$(BIN)/python -m benchmarks
+
+viz: $(STAMP)  ## kedro viz on http://127.0.0.1:4141
+	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
+
+jupyter: $(STAMP)  ## kedro jupyter lab with the catalog loaded
+	$(BIN)/kedro jupyter lab
+
+clean:  ## remove generated data and the local MLflow store (keeps .venv)
+	find data -type f ! -name .gitkeep -delete
+	rm -rf mlflow.db mlruns mlartifacts

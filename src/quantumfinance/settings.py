@@ -1,0 +1,13 @@
+"""Project settings: Kedro defaults plus the config resolvers the `stack` env needs."""
+
+from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # `${oc.env:VAR,default}` is allowed outside credentials* so that conf/stack can point at
+    # the endpoints given by `.stack.env` / `.env` without copying them into YAML.
+    "custom_resolvers": {"oc.env": oc.env},
+}

@@ -17,7 +17,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     # Adding a PipelineML to other pipelines yields a plain Pipeline (kedro-mlflow issue 690),
     # so `__default__` runs everything but logs no model; `make run` runs `ds` on its own.
     pipelines["__default__"] = sum(
-        (pipelines[n] for n in ("ingest", "data_engineering", "data_science", "reporting") if n in pipelines),
+        (
+            pipelines[n]
+            for n in ("ingest", "data_engineering", "data_science", "reporting")
+            if n in pipelines
+        ),
         Pipeline([]),
     )
     return pipelines

@@ -57,14 +57,23 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 class BackgroundProcess:
     """A server process started for a test, stopped (and its log shown on failure) afterwards."""
 
-    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.args = list(args)
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})}, cwd=cwd or REPO_ROOT, start_new_session=True,
+            self.args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd or REPO_ROOT,
+            start_new_session=True,
         )
 
     def alive(self) -> bool:
@@ -79,6 +88,7 @@ class BackgroundProcess:
             if not self.alive():
                 raise RuntimeError(f"{what} exited early:\n{self.log_tail()}")
             return check()
+
         try:
             wait_until(ready, timeout, what)
         except (TimeoutError, RuntimeError) as exc:

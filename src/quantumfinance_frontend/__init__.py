@@ -1,0 +1,1 @@
+"""QuantumFinance Streamlit demo: scores applicants through the scoring API only."""

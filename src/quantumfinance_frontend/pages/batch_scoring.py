@@ -1,0 +1,80 @@
+"""Batch scoring: upload a CSV, see which rows are wrong and why, score the rest via the API."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from quantumfinance_frontend.applicant_fields import (
+    check_columns,
+    problems_table,
+    read_applicants_csv,
+    template_csv,
+    validate_applicants,
+)
+from quantumfinance_frontend.batch import DEFAULT_CHUNK_SIZE, score_in_chunks, scored_frame
+from quantumfinance_frontend.ui import client, friendly_errors, model_label, score_histogram
+
+st.title("Batch scoring")
+st.markdown(
+    "Upload a CSV with one applicant per row and the columns of the template "
+    "(an `applicant_id` column is optional and kept in the results)."
+)
+st.download_button(
+    "Download the CSV template", template_csv(), "applicants_template.csv", "text/csv"
+)
+upload = st.file_uploader("Applicants CSV", type=["csv"], key="applicants_csv")
+
+with friendly_errors():
+    if upload is not None:
+        try:
+            uploaded = read_applicants_csv(upload.getvalue())
+        except Exception:  # noqa: BLE001 - any parser failure means "not a readable CSV"
+            st.error("**This file could not be read as CSV.** Start from the template.")
+            st.stop()
+        header_problems = check_columns(uploaded)
+        if header_problems:
+            st.error(
+                "**The file's columns do not match the template:**\n\n- "
+                + "\n- ".join(header_problems)
+            )
+            st.stop()
+        positions, payloads, problems = validate_applicants(uploaded)
+        st.write(f"{len(uploaded)} rows read, {len(payloads)} valid.")
+        outcome = None
+        if payloads:
+            progress = st.progress(0.0, text="Scoring…")
+            outcome = score_in_chunks(
+                client(),
+                positions,
+                payloads,
+                chunk_size=DEFAULT_CHUNK_SIZE,
+                on_progress=lambda done, total: progress.progress(
+                    done / total, text=f"Scored {done:,} of {total:,} applicants"
+                ),
+            )
+            problems += outcome.problems
+        if problems:
+            rows = sorted({p.row for p in problems})
+            st.error(
+                f"**{len(rows)} row(s) were not scored** (row 1 is the first line after the "
+                "header). Fix these values and upload again:"
+            )
+            st.dataframe(problems_table(sorted(problems, key=lambda p: p.row)), hide_index=True)
+        if outcome and outcome.results:
+            scored = scored_frame(uploaded, outcome)
+            st.success(
+                f"**{len(scored)} applicant(s) scored** with model {model_label(outcome.model)}."
+            )
+            counts = scored["decision"].value_counts()
+            cols = st.columns(len(counts) or 1)
+            for col, (decision, count) in zip(cols, counts.items(), strict=False):
+                col.metric(str(decision).capitalize(), int(count))
+            st.altair_chart(score_histogram(scored))
+            st.dataframe(scored, hide_index=True)
+            st.download_button(
+                "Download the scored CSV",
+                scored.to_csv(index=False).encode(),
+                "applicants_scored.csv",
+                "text/csv",
+                type="primary",
+            )

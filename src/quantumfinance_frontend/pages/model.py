@@ -1,0 +1,47 @@
+"""The served model: version, training metrics and the reporting plots the API exposes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from quantumfinance_frontend.ui import client, friendly_errors, model_label
+
+st.title("Model")
+
+
+def show_metrics(metrics: dict[str, Any]) -> None:
+    """Training/validation metrics as tiles, four per row."""
+    items = sorted(metrics.items())
+    for start in range(0, len(items), 4):
+        for col, (name, value) in zip(st.columns(4), items[start : start + 4], strict=False):
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            col.metric(name.replace("_", " "), shown)
+
+
+with friendly_errors():
+    api = client()
+    info = api.model_info()
+    st.subheader(model_label(info))
+    details = {k: v for k, v in info.items() if isinstance(v, str | int | float) and k != "name"}
+    st.table({"": list(details.values())} if False else details)
+    metrics = info.get("metrics") or info.get("training_metrics") or {}
+    st.subheader("Metrics")
+    if metrics:
+        show_metrics(metrics)
+    else:
+        st.info("The API does not report metrics for this model.")
+    st.subheader("Reporting plots")
+    plots = info.get("plots") or {}
+    if plots:
+        for column, (title, path) in zip(
+            st.columns(min(3, len(plots))), plots.items(), strict=False
+        ):
+            column.image(api.get_bytes(path), caption=title)
+    else:
+        st.info(
+            "The API does not serve the reporting plots. They are in the model's MLflow run "
+            f"(run id `{info.get('run_id', '?')}`, artifacts `reporting/`) and in "
+            "`data/08_reporting/`."
+        )

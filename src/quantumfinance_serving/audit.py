@@ -1,0 +1,129 @@
+"""Append-only audit log of decisions: a JSONL file (embedded default) or a PostgreSQL table.
+
+A write that fails raises AuditError, which the API turns into a 503: a decision that could not
+be recorded is never returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from quantumfinance.applicant_schema import FEATURE_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+AUDIT_FIELDS = (
+    "request_id",
+    "row",
+    "key_id",
+    "model_name",
+    "model_version",
+    "input_sha256",
+    "pd",
+    "score",
+    "band",
+    "decision",
+    "decided_at",
+)
+
+
+class AuditError(RuntimeError):
+    """The decision could not be recorded."""
+
+
+def input_hash(applicant: dict[str, Any]) -> str:
+    """SHA-256 of the features in contract order, joined by the unit separator (cheap, stable)."""
+    joined = "\x1f".join(str(applicant[name]) for name in FEATURE_COLUMNS)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+class AuditLog(Protocol):
+    def append(self, records: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlAuditLog:
+    """One JSON object per line, appended and flushed before the response is sent."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        try:
+            with self._lock, open(self.path, "a", encoding="utf-8") as sink:
+                sink.write(text)
+        except OSError as exc:
+            raise AuditError(f"audit log {self.path} is not writable: {exc}") from exc
+
+    def close(self) -> None:
+        return None
+
+
+class PostgresAuditLog:
+    """Rows in table `decision_audit`, written with COPY on one connection (reconnects)."""
+
+    TABLE = "decision_audit"
+    DDL = f"""
+        CREATE TABLE IF NOT EXISTS {TABLE} (
+            id bigserial PRIMARY KEY,
+            request_id text NOT NULL,
+            row integer NOT NULL,
+            key_id text NOT NULL,
+            model_name text NOT NULL,
+            model_version text,
+            input_sha256 char(64) NOT NULL,
+            pd double precision NOT NULL,
+            score integer NOT NULL,
+            band text NOT NULL,
+            decision text NOT NULL,
+            decided_at timestamptz NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id);
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn.replace("postgresql+psycopg://", "postgresql://")
+        self._lock = threading.Lock()
+        self._conn: Any = None
+
+    def _connection(self) -> Any:
+        import psycopg  # noqa: PLC0415
+
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.dsn, connect_timeout=5, autocommit=False)
+            with self._conn.transaction():
+                self._conn.execute(self.DDL)
+        return self._conn
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        columns = ", ".join(AUDIT_FIELDS)
+        with self._lock:
+            try:
+                conn = self._connection()
+                with conn.transaction(), conn.cursor() as cur:
+                    with cur.copy(f"COPY {self.TABLE} ({columns}) FROM STDIN") as copy:
+                        for record in records:
+                            copy.write_row([record[name] for name in AUDIT_FIELDS])
+            except Exception as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                raise AuditError(f"audit table {self.TABLE} is not writable: {exc}") from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def open_audit_log(path: Path, dsn: str | None) -> AuditLog:
+    """PostgreSQL when a DSN is configured, else the JSONL file."""
+    return PostgresAuditLog(dsn) if dsn else JsonlAuditLog(path)

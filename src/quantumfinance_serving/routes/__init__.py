@@ -1,0 +1,1 @@
+"""HTTP routes: thin handlers over the model store, the micro-batcher and the audit log."""

@@ -10,13 +10,20 @@ from quantumfinance_frontend.ui import sidebar_status
 
 PAGES = Path(__file__).parent / "pages"
 
-st.set_page_config(page_title="QuantumFinance credit scoring", page_icon="💳", layout="wide")
+st.set_page_config(
+    page_title="QuantumFinance credit scoring", page_icon=":material/credit_score:", layout="wide"
+)
 
 navigation = st.navigation(
     [
-        st.Page(PAGES / "score_applicant.py", title="Score an applicant", icon="🧾", default=True),
-        st.Page(PAGES / "batch_scoring.py", title="Batch scoring", icon="📄"),
-        st.Page(PAGES / "model.py", title="Model", icon="📈"),
+        st.Page(
+            PAGES / "score_applicant.py",
+            title="Score an applicant",
+            icon=":material/person_search:",
+            default=True,
+        ),
+        st.Page(PAGES / "batch_scoring.py", title="Batch scoring", icon=":material/table_view:"),
+        st.Page(PAGES / "model.py", title="Model", icon=":material/monitoring:"),
     ]
 )
 # The page reads the model info from session state so one request serves sidebar and page.

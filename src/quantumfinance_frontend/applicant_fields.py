@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ from quantumfinance.applicant_schema import (
     ID_COLUMN,
     Characteristic,
     example_applicant,
+    load_german_credit,
 )
 
 LABELS: dict[str, str] = {
@@ -92,6 +94,20 @@ def help_text(characteristic: Characteristic) -> str:
         f"{characteristic.description}. Allowed: {characteristic.minimum}–"
         f"{characteristic.maximum}. Column `{characteristic.name}`."
     )
+
+
+@cache
+def typical_applicant() -> dict[str, str | int]:
+    """Form defaults: the most common answer (median for numbers) among the 1,000 real applicants."""
+    applicants = load_german_credit()
+    return {
+        c.name: (
+            str(applicants[c.name].mode().iloc[0])
+            if c.is_categorical
+            else int(applicants[c.name].median())
+        )
+        for c in CHARACTERISTICS
+    }
 
 
 def template_csv() -> bytes:

@@ -39,12 +39,15 @@ def client() -> ScoringClient:
 def show_error(error: Exception) -> None:
     """Explain a failure in words a loan officer can act on; never a stack trace."""
     if isinstance(error, ApiUnavailable):
-        st.error(f"**The scoring service is unavailable.** {error}", icon="🔌")
+        st.error(f"**The scoring service is unavailable.** {error}", icon=":material/cloud_off:")
     elif isinstance(error, Unauthorized):
-        st.error(f"**Access denied.** {error}", icon="🔑")
+        st.error(f"**Access denied.** {error}", icon=":material/key_off:")
     elif isinstance(error, RateLimited):
         wait = f"{error.retry_after:.0f} seconds" if error.retry_after is not None else "a moment"
-        st.warning(f"**Too many requests.** Please wait {wait} and try again.", icon="⏳")
+        st.warning(
+            f"**Too many requests.** Please wait {wait} and try again.",
+            icon=":material/hourglass_top:",
+        )
     elif isinstance(error, ValidationFailed):
         fields = "\n".join(
             f"- **{label(e.field)}** (`{e.field}`"
@@ -52,13 +55,13 @@ def show_error(error: Exception) -> None:
             + f"): {e.message}"
             for e in error.errors
         )
-        st.error(f"**The API rejected some values.**\n\n{fields}", icon="✏️")
+        st.error(f"**The API rejected some values.**\n\n{fields}", icon=":material/edit_note:")
     elif isinstance(error, NotReady):
-        st.warning(f"**The model is not ready.** {error}", icon="⌛")
+        st.warning(f"**The model is not ready.** {error}", icon=":material/pending:")
     elif isinstance(error, PayloadTooLarge):
-        st.error(f"**Request too large.** {error}", icon="📦")
+        st.error(f"**Request too large.** {error}", icon=":material/inventory_2:")
     elif isinstance(error, ApiError):
-        st.error(f"**The scoring service failed.** {error}", icon="⚠️")
+        st.error(f"**The scoring service failed.** {error}", icon=":material/error:")
     else:
         # Unexpected: the details go to the server log, the page gets a plain sentence.
         logger.exception("unexpected error in the front end", exc_info=error)
@@ -83,16 +86,16 @@ def sidebar_status() -> dict[str, Any] | None:
         try:
             api.health()
         except ApiError as error:
-            st.error("API down", icon="🔴")
+            st.error("API down", icon=":material/error:")
             st.caption(str(error))
             return None
         try:
             info = api.model_info()
         except ApiError as error:
-            st.warning("API up, model not available", icon="🟠")
+            st.warning("API up, model not available", icon=":material/warning:")
             st.caption(str(error))
             return None
-        st.success("API healthy", icon="🟢")
+        st.success("API healthy", icon=":material/check_circle:")
         st.metric("Model version", model_label(info))
         return info
 

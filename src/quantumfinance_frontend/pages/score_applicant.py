@@ -6,7 +6,13 @@ from typing import Any
 
 import streamlit as st
 
-from quantumfinance_frontend.applicant_fields import SECTIONS, characteristic, help_text, label
+from quantumfinance_frontend.applicant_fields import (
+    SECTIONS,
+    characteristic,
+    help_text,
+    label,
+    typical_applicant,
+)
 from quantumfinance_frontend.ui import (
     DECISION_COLOURS,
     band_cutoffs,
@@ -19,8 +25,9 @@ from quantumfinance_frontend.ui import (
 
 
 def applicant_form() -> tuple[bool, dict[str, Any]]:
-    """The 20 fields in three sections, defaulting to the contract's example applicant."""
+    """The 20 fields in three sections, defaulting to the typical real applicant."""
     applicant: dict[str, Any] = {}
+    defaults = typical_applicant()
     with st.form("applicant"):
         for column, (section, names) in zip(st.columns(3), SECTIONS.items(), strict=True):
             with column:
@@ -31,7 +38,7 @@ def applicant_form() -> tuple[bool, dict[str, Any]]:
                         applicant[name] = st.selectbox(
                             label(name),
                             spec.categories,
-                            index=spec.categories.index(spec.example),
+                            index=spec.categories.index(defaults[name]),
                             help=help_text(spec),
                             key=name,
                         )
@@ -40,7 +47,7 @@ def applicant_form() -> tuple[bool, dict[str, Any]]:
                             label(name),
                             min_value=spec.minimum,
                             max_value=spec.maximum,
-                            value=spec.example,
+                            value=defaults[name],
                             step=1,
                             help=help_text(spec),
                             key=name,

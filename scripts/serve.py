@@ -1,0 +1,146 @@
+"""`make serve`: the scoring API and the Streamlit demo on the embedded default, with a demo key.
+
+Uses the local MLflow store (sqlite:///mlflow.db in the repo root) and the registered
+`credit-score@champion`. A fresh key is minted on every start; only its hash reaches the API.
+Ctrl-C stops both processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from quantumfinance_serving.keys import new_key
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_STORE = ROOT / "mlflow.db"
+MODEL_URI = "models:/credit-score@champion"
+APP = ROOT / "src" / "quantumfinance_frontend" / "app.py"
+
+
+def champion_problem(store: Path, model_uri: str) -> str | None:
+    """Why the model cannot be served from the local store, or None when it can."""
+    hint = "Run `make run` first: it trains and registers credit-score@champion."
+    if not store.exists():  # checked first: opening a missing sqlite store would create it
+        return f"No local MLflow store at {store}. {hint}"
+    from mlflow import MlflowClient  # noqa: PLC0415 - slow import, only when needed
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    name, _, alias = model_uri.removeprefix("models:/").partition("@")
+    try:
+        MlflowClient(tracking_uri=f"sqlite:///{store}").get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return f"No model {model_uri} is registered in {store}. {hint}"
+    return None
+
+
+def wait_for(url: str, process: subprocess.Popen, what: str, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail early if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{what} not ready at {url} after {timeout:.0f}s")
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """Terminate the processes we started (each in its own session), then kill stragglers."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def say(message: str, error: bool = False) -> None:
+    """Write a line for the operator (stderr for problems), flushed at once."""
+    stream = sys.stderr if error else sys.stdout
+    stream.write(message + "\n")
+    stream.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.serve", description=__doc__)
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--ui-port", type=int, default=8501)
+    parser.add_argument("--model-uri", default=os.environ.get("QF_MODEL_URI", MODEL_URI))
+    args = parser.parse_args(argv)
+
+    if args.model_uri.startswith("models:/") and (
+        problem := champion_problem(LOCAL_STORE, args.model_uri)
+    ):
+        say(problem, error=True)
+        return 1
+
+    api_key, key_entry = new_key("demo")
+    api_url = f"http://127.0.0.1:{args.api_port}"
+    ui_url = f"http://127.0.0.1:{args.ui_port}"
+    api_env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{LOCAL_STORE}",
+        "QF_MODEL_URI": args.model_uri,
+        "QF_API_KEYS": key_entry,
+        "QF_HOST": "127.0.0.1",
+        "QF_PORT": str(args.api_port),
+    }
+    ui_env = {**os.environ, "QF_API_URL": api_url, "QF_API_KEY": api_key}
+    ui_args = [sys.executable, "-m", "streamlit", "run", str(APP)]
+    ui_args += ["--server.port", str(args.ui_port), "--server.address", "127.0.0.1"]
+    ui_args += ["--server.headless", "true"]
+
+    # Own sessions: Ctrl-C reaches only this script, which then stops both children in order.
+    processes: list[subprocess.Popen] = []
+    try:
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "quantumfinance_serving"],
+                env=api_env,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        )
+        wait_for(f"{api_url}/ready", processes[0], "the scoring API", timeout=180)
+        processes.append(subprocess.Popen(ui_args, env=ui_env, cwd=ROOT, start_new_session=True))
+        wait_for(f"{ui_url}/_stcore/health", processes[1], "Streamlit", timeout=60)
+        say(
+            "\n"
+            f"  Scoring API    {api_url}   (docs: {api_url}/docs)\n"
+            f"  Streamlit demo {ui_url}\n"
+            f"  Demo API key   {api_key}   (header x-api-key; valid until you stop this)\n"
+            f"  Model          {args.model_uri}\n"
+            "\n  Ctrl-C stops both.\n"
+        )
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        say("A process exited; stopping the other.", error=True)
+        return 1
+    except KeyboardInterrupt:
+        say("\nStopping the API and Streamlit…", error=True)
+        return 0
+    except RuntimeError as error:
+        say(f"Could not start the demo: {error}", error=True)
+        return 1
+    finally:
+        stop(processes)
+
+
+if __name__ == "__main__":
+    # SIGTERM (e.g. from a supervisor) shuts down as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    raise SystemExit(main())

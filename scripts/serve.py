@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ui_env = {**os.environ, "QF_API_URL": api_url, "QF_API_KEY": api_key}
     ui_args = [sys.executable, "-m", "streamlit", "run", str(APP)]
     ui_args += ["--server.port", str(args.ui_port), "--server.address", "127.0.0.1"]
-    ui_args += ["--server.headless", "true"]
+    ui_args += ["--server.headless", "true", "--server.fileWatcherType", "none"]
 
     # Own sessions: Ctrl-C reaches only this script, which then stops both children in order.
     processes: list[subprocess.Popen] = []

@@ -27,7 +27,6 @@ from quantumfinance_frontend.settings import load_settings
 logger = logging.getLogger(__name__)
 
 DECISION_COLOURS = {"approve": "#2e7d32", "review": "#f9a825", "decline": "#c62828"}
-BAND_PALETTE = ["#2e7d32", "#7cb342", "#c0ca33", "#fdd835", "#fb8c00", "#e53935", "#b71c1c"]
 
 
 def client() -> ScoringClient:
@@ -101,68 +100,95 @@ def sidebar_status() -> dict[str, Any] | None:
 
 
 def model_label(info: dict[str, Any]) -> str:
-    """`credit-score v3 (champion)` from whatever /v1/model or a score response holds."""
-    model = info.get("model", info) if isinstance(info.get("model"), dict) else info
-    name = model.get("name", "model")
-    version = model.get("version", "?")
+    """`credit-score v3 (champion)` from /v1/model or the `model` part of a score response."""
+    model = info["model"] if isinstance(info.get("model"), dict) else info
+    name = model.get("name") or "model"
+    version = model.get("version")
     alias = model.get("alias")
-    return f"{name} v{version}" + (f" ({alias})" if alias else "")
+    shown = f"{name} v{version}" if version else f"{name} (loaded from a path)"
+    return shown + (f" @{alias}" if alias else "")
 
 
 def band_cutoffs(info: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Score bands as [{band, low, high}] from the model info, ordered by score; [] if not served."""
-    bands = (info or {}).get("bands") or []
-    rows = []
-    for band in bands:
-        if not isinstance(band, dict):
-            continue
-        low = band.get("min_score", band.get("low", band.get("lower")))
-        high = band.get("max_score", band.get("high", band.get("upper")))
-        rows.append(
-            {"band": str(band.get("band", band.get("name", "?"))), "low": low, "high": high}
-        )
-    return sorted(rows, key=lambda r: (r["low"] is None, r["low"] or 0))
+    """Score bands [{band, low, high, decision}] from worst to best, if the API publishes them.
+
+    Accepts the model policy's shape ({name, min_score} listed best to worst, decisions by band)
+    either at the top level of /v1/model or under `policy`.
+    """
+    info = info or {}
+    policy = info.get("policy") if isinstance(info.get("policy"), dict) else info
+    decisions = policy.get("decisions") or {}
+    bands = [b for b in policy.get("bands") or [] if isinstance(b, dict)]
+    rows = sorted(
+        (
+            {
+                "band": str(b.get("name", b.get("band", "?"))),
+                "low": float(b.get("min_score", b.get("low", 0))),
+                "decision": str(decisions.get(b.get("name", b.get("band")), "")),
+            }
+            for b in bands
+        ),
+        key=lambda r: r["low"],
+    )
+    for lower, upper in zip(rows, rows[1:], strict=False):
+        lower["high"] = upper["low"]
+    if rows:
+        rows[-1]["high"] = None
+    return rows
 
 
 def score_gauge(score: float, bands: list[dict[str, Any]]) -> alt.Chart:
     """A horizontal bar of the score bands with a marker at the applicant's score."""
-    lowest = min([b["low"] for b in bands if b["low"] is not None] + [score - 50])
-    highest = max([b["high"] for b in bands if b["high"] is not None] + [score + 50])
+    cutoffs = [b["low"] for b in bands[1:]]  # the worst band's floor (often 0) is not a cutoff
+    lowest = min([*cutoffs, score]) - 40
+    highest = max([*cutoffs, score]) + 40
     segments = pd.DataFrame(
         [
             {
                 "band": b["band"],
-                "low": b["low"] if b["low"] is not None else lowest,
-                "high": b["high"] if b["high"] is not None else highest,
+                "label": f"{b['band']} · {b['decision']}" if b["decision"] else b["band"],
+                "decision": b["decision"],
+                "low": max(b["low"], lowest),
+                "high": highest if b["high"] is None else min(b["high"], highest),
             }
             for b in bands
         ]
-        or [{"band": "score", "low": lowest, "high": highest}]
+        or [{"band": "score", "label": "", "decision": "", "low": lowest, "high": highest}]
     )
+    segments["middle"] = (segments["low"] + segments["high"]) / 2
     x = alt.X("low:Q", title="Score", scale=alt.Scale(domain=[lowest, highest], nice=False))
     bars = (
         alt.Chart(segments)
-        .mark_bar(height=38, opacity=0.8)
+        .mark_bar(height=44, stroke="white", strokeWidth=2)
         .encode(
             x=x,
             x2="high:Q",
-            color=alt.Color(
-                "band:N",
-                sort=list(segments["band"]),
-                scale=alt.Scale(range=BAND_PALETTE[::-1][-len(segments) :]),
-                legend=alt.Legend(title="Band", orient="bottom"),
-            ),
-            tooltip=["band", "low", "high"],
+            color=alt.Color("decision:N", scale=_decision_scale(), legend=None),
+            tooltip=["band", "label", "low", "high"],
         )
     )
-    marker = pd.DataFrame({"low": [score], "label": [f"{score:.0f}"]})
-    rule = alt.Chart(marker).mark_rule(color="black", strokeWidth=4).encode(x="low:Q")
+    names = (
+        alt.Chart(segments)
+        .mark_text(color="white", fontWeight="bold", fontSize=13)
+        .encode(x="middle:Q", text="label:N")
+    )
+    marker = pd.DataFrame({"low": [score], "label": [f"▼ {score:.0f}"]})
+    tick = (
+        alt.Chart(marker)
+        .mark_tick(color="black", thickness=5, size=64, orient="vertical")
+        .encode(x="low:Q")
+    )
     text = (
         alt.Chart(marker)
-        .mark_text(dy=-28, fontSize=16, fontWeight="bold")
+        .mark_text(dy=-40, fontSize=18, fontWeight="bold")
         .encode(x="low:Q", text="label:N")
     )
-    return (bars + rule + text).properties(height=90)
+    return (bars + names + tick + text).properties(height=110, padding={"top": 30})
+
+
+def _decision_scale() -> alt.Scale:
+    """Approve green, review amber, decline red (anything else grey)."""
+    return alt.Scale(domain=[*DECISION_COLOURS, ""], range=[*DECISION_COLOURS.values(), "#90a4ae"])
 
 
 def reason_chart(reasons: list[dict[str, Any]]) -> alt.Chart:
@@ -171,7 +197,7 @@ def reason_chart(reasons: list[dict[str, Any]]) -> alt.Chart:
         [
             {
                 "rank": i + 1,
-                "reason": f"{i + 1}. {r.get('text', r.get('code'))}",
+                "reason": f"{i + 1}. {r.get('text', '')} ({r.get('code')})",
                 "code": str(r.get("code")),
                 "weight": len(reasons) - i,
             }
@@ -200,12 +226,7 @@ def score_histogram(scores: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="Score"),
             y=alt.Y("count():Q", title="Applicants"),
-            color=alt.Color(
-                "decision:N",
-                scale=alt.Scale(
-                    domain=list(DECISION_COLOURS), range=list(DECISION_COLOURS.values())
-                ),
-            ),
+            color=alt.Color("decision:N", scale=_decision_scale()),
         )
         .properties(height=260)
     )

@@ -70,7 +70,10 @@ def show_decision(result: dict[str, Any]) -> None:
     cols[1].metric("Probability of default", f"{pd_value:.1%}" if pd_value is not None else "?")
     cols[2].metric("Band", band)
     if isinstance(score, int | float):
-        st.altair_chart(score_gauge(score, band_cutoffs(st.session_state.get("model_info"))))
+        bands = band_cutoffs(st.session_state.get("model_info"))
+        st.altair_chart(score_gauge(score, bands))
+        if not bands:
+            st.caption("The API does not publish the band cutoffs, so only the score is marked.")
     reasons = result.get("reason_codes") or []
     st.subheader("Why: reason codes, strongest first")
     if reasons:
@@ -83,7 +86,7 @@ def show_decision(result: dict[str, Any]) -> None:
 
 
 st.title("Score an applicant")
-st.caption("Fill in the application; every field is explained in its tooltip (ⓘ).")
+st.caption("Fill in the application; every field is explained in its tooltip (?).")
 submitted, applicant = applicant_form()
 with friendly_errors():
     if submitted:

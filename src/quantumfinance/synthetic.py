@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,12 @@ def fit_profile(real: pd.DataFrame | None = None) -> ApplicantProfile:
     return _with_calibrated_intercept(profile)
 
 
+@lru_cache(maxsize=1)
+def default_profile() -> ApplicantProfile:
+    """The profile fitted from the packaged German credit table (fitted once per process)."""
+    return fit_profile()
+
+
 def _with_calibrated_intercept(profile: ApplicantProfile) -> ApplicantProfile:
     """Find the intercept whose mean default probability equals TARGET_DEFAULT_RATE (bisection)."""
     features, _ = _draw_features(np.random.default_rng(0), 200_000, profile)
@@ -209,7 +216,7 @@ def iter_applicant_chunks(
     """Yield synthetic applicants chunk by chunk (ids 1..n_rows), deterministic for the seed."""
     if n_rows < 0 or chunk_rows <= 0:
         raise ValueError(f"n_rows must be >= 0 and chunk_rows > 0, got {n_rows=}, {chunk_rows=}")
-    profile = profile or fit_profile()
+    profile = profile or default_profile()
     for index, start in enumerate(range(0, n_rows, chunk_rows)):
         yield _chunk_frame(profile, seed, index, min(chunk_rows, n_rows - start), start + 1)
 
@@ -218,7 +225,7 @@ def generate_applicants(n_rows: int, seed: int = 42, chunk_rows: int = CHUNK_ROW
     """Synthetic applicants as one DataFrame (for moderate n; use the parquet writer for 10M)."""
     chunks = list(iter_applicant_chunks(n_rows, seed, chunk_rows))
     if not chunks:
-        return _chunk_frame(fit_profile(), seed, 0, 0, 1)
+        return _chunk_frame(default_profile(), seed, 0, 0, 1)
     return pd.concat(chunks, ignore_index=True)
 
 

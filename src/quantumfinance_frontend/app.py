@@ -6,8 +6,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from quantumfinance_frontend.ui import sidebar_status
-
 PAGES = Path(__file__).parent / "pages"
 
 st.set_page_config(
@@ -26,6 +24,6 @@ navigation = st.navigation(
         st.Page(PAGES / "model.py", title="Model", icon=":material/monitoring:"),
     ]
 )
-# The page reads the model info from session state so one request serves sidebar and page.
-st.session_state["model_info"] = sidebar_status()
+# Pages draw the sidebar status themselves: Streamlit's AppTest drops sidebar elements written
+# here (before a file page runs) on every rerun, and the page needs the model info anyway.
 navigation.run()

@@ -12,8 +12,15 @@ from quantumfinance_frontend.applicant_fields import (
     validate_applicants,
 )
 from quantumfinance_frontend.batch import DEFAULT_CHUNK_SIZE, score_in_chunks, scored_frame
-from quantumfinance_frontend.ui import client, friendly_errors, model_label, score_histogram
+from quantumfinance_frontend.ui import (
+    client,
+    friendly_errors,
+    model_label,
+    score_histogram,
+    sidebar_status,
+)
 
+sidebar_status()  # each page draws it: see app.py
 st.title("Batch scoring")
 st.markdown(
     "Upload a CSV with one applicant per row and the columns of the template "

@@ -6,8 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from quantumfinance_frontend.ui import client, friendly_errors, model_label
+from quantumfinance_frontend.ui import client, friendly_errors, model_label, sidebar_status
 
+sidebar_status()  # each page draws it: see app.py
 st.title("Model")
 
 
@@ -24,8 +25,15 @@ with friendly_errors():
     api = client()
     info = api.model_info()
     st.subheader(model_label(info))
-    details = {k: v for k, v in info.items() if isinstance(v, str | int | float) and k != "name"}
-    st.table({"": list(details.values())} if False else details)
+    facts = ("version", "alias", "run_id", "uri", "loaded_at")
+    st.table(
+        {"": [label for label in facts if info.get(label)]}
+        | {"value": [str(info[label]) for label in facts if info.get(label)]}
+    )
+    if info.get("last_reload_error"):
+        st.warning(
+            f"The latest reload failed; this version keeps serving: {info['last_reload_error']}"
+        )
     metrics = info.get("metrics") or info.get("training_metrics") or {}
     st.subheader("Metrics")
     if metrics:

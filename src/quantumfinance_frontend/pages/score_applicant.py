@@ -21,6 +21,7 @@ from quantumfinance_frontend.ui import (
     model_label,
     reason_chart,
     score_gauge,
+    sidebar_status,
 )
 
 
@@ -56,7 +57,7 @@ def applicant_form() -> tuple[bool, dict[str, Any]]:
     return submitted, applicant
 
 
-def show_decision(result: dict[str, Any]) -> None:
+def show_decision(result: dict[str, Any], model_info: dict[str, Any] | None) -> None:
     """Decision, score against the bands, PD, ranked reason codes and the model version."""
     decision = str(result.get("decision", "?"))
     colour = DECISION_COLOURS.get(decision.lower(), "#1f4e79")
@@ -70,7 +71,7 @@ def show_decision(result: dict[str, Any]) -> None:
     cols[1].metric("Probability of default", f"{pd_value:.1%}" if pd_value is not None else "?")
     cols[2].metric("Band", band)
     if isinstance(score, int | float):
-        bands = band_cutoffs(st.session_state.get("model_info"))
+        bands = band_cutoffs(model_info)
         st.altair_chart(score_gauge(score, bands))
         if not bands:
             st.caption("The API does not publish the band cutoffs, so only the score is marked.")
@@ -85,6 +86,7 @@ def show_decision(result: dict[str, Any]) -> None:
     st.caption(f"Model {model_label(result)} · request id `{result.get('request_id', '?')}`")
 
 
+model_info = sidebar_status()  # each page draws it: see app.py
 st.title("Score an applicant")
 st.caption("Fill in the application; every field is explained in its tooltip (?).")
 submitted, applicant = applicant_form()
@@ -93,4 +95,4 @@ with friendly_errors():
         st.session_state["last_score"] = None
         st.session_state["last_score"] = client().score(applicant)
     if st.session_state.get("last_score"):
-        show_decision(st.session_state["last_score"])
+        show_decision(st.session_state["last_score"], model_info)

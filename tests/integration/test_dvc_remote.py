@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from configobj import ConfigObj
+from dvc.repo import Repo
 
 from quantumfinance.applicant_schema import load_german_credit
 from scripts.stack import Stack
@@ -17,7 +17,6 @@ from tests.support.services import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 
-DVC = str(Path(sys.executable).with_name("dvc"))
 GIT_IDENTITY = ["-c", "user.name=QuantumFinance CI", "-c", "user.email=ci@quantumfinance.invalid"]
 
 
@@ -44,23 +43,31 @@ def test_repo_declares_the_minio_remote() -> None:
     )
 
 
+def point_remote_at(repo: Repo, url: str) -> None:
+    """= `dvc remote modify --local minio endpointurl <url>` (this session's port, not committed)."""
+    with repo.config.edit("local") as local:
+        local["remote"]["minio"] = {"endpointurl": url}
+
+
 def test_push_then_pull_into_a_fresh_clone_is_identical(
-    stack: Stack, stack_env: dict[str, str], tmp_path: Path
+    stack: Stack, stack_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # DVC's Python API in-process (the CLI costs seconds of imports per call); keys from the env.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, stack_env[name])
     origin = tmp_path / "origin"
     (origin / "data" / "01_raw").mkdir(parents=True)
-    env = {**stack_env, "GIT_TERMINAL_PROMPT": "0"}
-    sh(["git", "init", "-q", "-b", "main"], origin, env)
-    sh([DVC, "init", "-q"], origin, env)
+    sh(["git", "init", "-q", "-b", "main"], origin, stack_env)
+    Repo.init(str(origin)).close()
     shutil.copy2(REPO_ROOT / ".dvc" / "config", origin / ".dvc" / "config")
-    # The committed endpoint is the default port; this session's endpoint goes to config.local.
-    sh([DVC, "remote", "modify", "--local", "minio", "endpointurl", stack.s3.url], origin, env)
     applicants = origin / "data" / "01_raw" / "applicants.csv"
     load_german_credit().to_csv(applicants, index=False)
-    sh([DVC, "add", "-q", "data/01_raw/applicants.csv"], origin, env)
-    sh(["git", *GIT_IDENTITY, "add", "."], origin, env)
-    sh(["git", *GIT_IDENTITY, "commit", "-q", "-m", "track applicants"], origin, env)
-    sh([DVC, "push", "-q"], origin, env)
+    with Repo(str(origin)) as repo:
+        point_remote_at(repo, stack.s3.url)
+        repo.add(str(applicants))
+        sh(["git", *GIT_IDENTITY, "add", "."], origin, stack_env)
+        sh(["git", *GIT_IDENTITY, "commit", "-q", "-m", "track applicants"], origin, stack_env)
+        assert repo.push() == 1
 
     stored = stack.s3.client().list_objects_v2(Bucket="dvc").get("Contents", [])
     assert any(md5(applicants) in obj["Key"].replace("/", "") for obj in stored), (
@@ -68,10 +75,11 @@ def test_push_then_pull_into_a_fresh_clone_is_identical(
     )
 
     clone = tmp_path / "clone"
-    sh(["git", "clone", "-q", str(origin), str(clone)], tmp_path, env)
-    assert not (clone / "data" / "01_raw" / "applicants.csv").exists()
-    assert not (clone / ".dvc" / "config.local").exists(), "config.local must not travel with git"
-    sh([DVC, "remote", "modify", "--local", "minio", "endpointurl", stack.s3.url], clone, env)
-    sh([DVC, "pull", "-q"], clone, env)
+    sh(["git", "clone", "-q", str(origin), str(clone)], tmp_path, stack_env)
     pulled = clone / "data" / "01_raw" / "applicants.csv"
+    assert not pulled.exists()
+    assert not (clone / ".dvc" / "config.local").exists(), "config.local must not travel with git"
+    with Repo(str(clone)) as repo:
+        point_remote_at(repo, stack.s3.url)
+        repo.pull()
     assert md5(pulled) == md5(applicants)

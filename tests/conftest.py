@@ -1,8 +1,144 @@
-"""Root fixtures shared by every test group."""
+"""Root fixtures shared by every test group.
+
+``trained_project`` (session scope) trains the credit model ONCE on the German credit data in a
+temporary copy of the project with its own SQLite MLflow store, and hands the serving, frontend
+and stack tests a registered ``models:/credit-score@champion``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from mlflow.tracking import _tracking_service
+from mlflow.tracking._model_registry import utils as registry_utils
+
+from quantumfinance.pipeline_registry import register_pipelines
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_LAYERS = (
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+)
+
+
+@dataclass
+class TrainedProject:
+    """A project copy where ingest -> de -> ds -> reporting ran once; its MLflow store."""
+
+    root: Path
+    tracking_uri: str
+    model_uri: str
+    applicants_test: pd.DataFrame
+    scored_test: pd.DataFrame
+    scored_train: pd.DataFrame
+    metrics: dict
+
+    @contextlib.contextmanager
+    def tracking(self) -> Iterator[None]:
+        """Point the global MLflow client at this project's store for the block, then restore."""
+        with mlflow_tracking(self.tracking_uri):
+            yield
+
+
+@contextlib.contextmanager
+def mlflow_tracking(uri: str) -> Iterator[None]:
+    """Set MLflow's global tracking/registry URI (and env var) temporarily."""
+
+    saved = (
+        _tracking_service.utils._tracking_uri,
+        registry_utils._registry_uri,
+        os.environ.get("MLFLOW_TRACKING_URI"),
+    )
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield
+    finally:
+        _tracking_service.utils._tracking_uri = saved[0]
+        registry_utils._registry_uri = saved[1]
+        if saved[2] is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved[2]
+
+
+def make_project_copy(root: Path) -> str:
+    """Copy pyproject.toml + conf/ + empty data layers into ``root``; return its tracking URI."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copytree(REPO_ROOT / "conf" / "base", root / "conf" / "base")
+    (root / "conf" / "local").mkdir(parents=True)
+    (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
+    for layer in DATA_LAYERS:
+        (root / "data" / layer).mkdir(parents=True)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow_yml = root / "conf" / "base" / "mlflow.yml"
+    config = yaml.safe_load(mlflow_yml.read_text())
+    config["server"]["mlflow_tracking_uri"] = uri
+    # Artifacts next to the store, never in the repository's working directory.
+    config["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(
+        root / "mlartifacts"
+    )
+    mlflow_yml.write_text(yaml.safe_dump(config))
+    return uri
+
+
+def run_pipelines(root: Path, uri: str, names: list[str], extra_params: dict | None = None) -> None:
+    """Run each pipeline in its own KedroSession (so that ds logs its model)."""
+
+    bootstrap_project(root)
+    with mlflow_tracking(uri):
+        for name in names:
+            with KedroSession.create(
+                project_path=root, env="local", runtime_params=extra_params
+            ) as session:
+                session.run(pipeline_names=[name])
+
+
+def train_project(root: Path, extra_params: dict | None = None) -> TrainedProject:
+    """Build a project copy and run the whole chain on the German credit data once."""
+
+    uri = make_project_copy(root)
+    bootstrap_project(root)
+    available = register_pipelines()
+    names = [
+        n for n in ("ingest", "data_engineering", "data_science", "reporting") if n in available
+    ]
+    run_pipelines(root, uri, names, extra_params)
+    data = root / "data"
+    return TrainedProject(
+        root=root,
+        tracking_uri=uri,
+        model_uri="models:/credit-score@champion",
+        applicants_test=pd.read_parquet(data / "05_model_input" / "applicants_test.parquet"),
+        scored_test=pd.read_parquet(data / "07_model_output" / "scored_applicants.parquet"),
+        scored_train=pd.read_parquet(data / "07_model_output" / "scored_train_applicants.parquet"),
+        metrics=yaml.safe_load((data / "08_reporting" / "metrics.json").read_text()),
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> TrainedProject:
+    """The credit model trained once per test session in a tmp project copy (see module doc)."""
+    return train_project(tmp_path_factory.mktemp("trained_project") / "project")

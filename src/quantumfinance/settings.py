@@ -3,6 +3,8 @@
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from quantumfinance.hooks import ProvenanceAndPromotionHooks
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -11,3 +13,6 @@ CONFIG_LOADER_ARGS = {
     # the endpoints given by `.stack.env` / `.env` without copying them into YAML.
     "custom_resolvers": {"oc.env": oc.env},
 }
+
+# Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model.
+HOOKS = (ProvenanceAndPromotionHooks(),)

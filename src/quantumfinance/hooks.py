@@ -1,0 +1,108 @@
+"""Project hooks: provenance tags on every MLflow run, and the promotion gate after ``ds``."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import yaml
+from kedro.framework.hooks import hook_impl
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML
+from mlflow.tracking import MlflowClient
+
+from quantumfinance import registry
+
+logger = logging.getLogger(__name__)
+
+
+def git_commit(project_path: Path) -> str:
+    """HEAD commit of the project, else of the installed package's checkout (``-dirty`` if changed)."""
+    for folder in (project_path, Path(__file__).resolve().parent):
+        sha = _git_head(folder)
+        if sha != "unknown":
+            return sha
+    return "unknown"
+
+
+def _git_head(project_path: Path) -> str:
+    """HEAD commit of the git checkout holding ``project_path``, or ``unknown``."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=project_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def raw_data_md5(project_path: Path) -> tuple[str, str]:
+    """DVC md5 of the raw applicants: from dvc.lock when present, else hashed from the file."""
+    lock = project_path / "dvc.lock"
+    if lock.exists():
+        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+        for stage in stages.values():
+            for out in stage.get("outs", []):
+                if out.get("path", "").startswith("data/01_raw") and "md5" in out:
+                    return out["md5"], "dvc.lock"
+    for path in sorted((project_path / "data" / "01_raw").glob("*applicants*")):
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest(), path.name
+    return "missing", "none"
+
+
+class ProvenanceAndPromotionHooks:
+    """Tags runs with code/data/env provenance; runs the promotion gate once a model is logged."""
+
+    def __init__(self) -> None:
+        self._run_id: str | None = None
+
+    @hook_impl(trylast=True)  # after kedro-mlflow's hook has started the run
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Tag the active run with the git commit, the raw data md5 and the Kedro env."""
+        run = mlflow.active_run()
+        self._run_id = run.info.run_id if run else None
+        if run is None:
+            return
+        project_path = Path(run_params.get("project_path") or ".")
+        md5, source = raw_data_md5(project_path)
+        mlflow.set_tags(
+            {
+                "git_commit": git_commit(project_path),
+                "raw_data_md5": md5,
+                "raw_data_md5_source": source,
+                "kedro_env": run_params.get("env") or "local",
+            }
+        )
+
+    @hook_impl(trylast=True)  # after kedro-mlflow logged and registered the model
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Set ``challenger`` on the new version and apply the promotion gate."""
+        if not isinstance(pipeline, PipelineML) or self._run_id is None:
+            return
+        promotion = catalog.load("params:promotion")
+        decision = registry.gate(
+            MlflowClient(),
+            registry.MODEL_NAME,
+            self._run_id,
+            min_auc=promotion["min_auc"],
+            tolerance=promotion["tolerance"],
+        )
+        logger.info("Promotion gate: %s", decision)

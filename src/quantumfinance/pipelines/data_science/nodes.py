@@ -1,0 +1,397 @@
+"""Credit model nodes: WoE scorecard, challenger, baseline, evaluation and the scoring semantics.
+
+Training nodes fit and evaluate; the inference nodes (``predict_default_probability``,
+``characteristic_points``, ``score_applicants``) are the ONLY place where PD -> points -> band ->
+decision -> reason codes is computed. They are logged by kedro-mlflow as the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from optbinning import BinningProcess
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from quantumfinance.applicant_schema import (
+    BY_NAME,
+    CATEGORICAL_COLUMNS,
+    FEATURE_COLUMNS,
+    NUMERIC_COLUMNS,
+    TARGET_COLUMN,
+)
+
+logger = logging.getLogger(__name__)
+CANDIDATES = ("scorecard", "challenger", "baseline")
+
+
+@dataclass
+class CreditModel:
+    """Everything the inference pipeline needs: the chosen estimator, the scorecard, the policy."""
+
+    chosen: str
+    estimator: Pipeline
+    scorecard: Pipeline
+    best_points: dict[str, float]
+    scaling: dict[str, float]
+    policy: dict[str, Any]
+    reason_codes: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _features(applicants: pd.DataFrame) -> pd.DataFrame:
+    """The 20 characteristics in contract order; a clear error names any missing one."""
+    missing = [c for c in FEATURE_COLUMNS if c not in applicants.columns]
+    if missing:
+        raise ValueError(f"applicants is missing the characteristic column(s): {missing}")
+    return applicants[list(FEATURE_COLUMNS)]
+
+
+def _sample(applicants: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """A stratified sample of at most ``max_rows`` rows, so that fitting cost stays bounded."""
+    if not max_rows or len(applicants) <= max_rows:
+        return applicants
+    kept, _ = train_test_split(
+        applicants,
+        train_size=max_rows,
+        stratify=applicants[TARGET_COLUMN],
+        random_state=seed,
+    )
+    return kept.sort_index()
+
+
+def _to_points(log_odds_good: Any, scaling: dict[str, float], with_offset: bool = True) -> Any:
+    """THE mapping from log-odds (good:bad) to score points: offset + factor * ln(odds)."""
+    factor = scaling["pdo"] / math.log(2)
+    offset = scaling["base_score"] - factor * math.log(scaling["base_odds"])
+    return (offset if with_offset else 0.0) + factor * log_odds_good
+
+
+def _scorecard_parts(scorecard: Pipeline) -> tuple[BinningProcess, pd.Series, float]:
+    """Binning, LR coefficients by characteristic, and intercept of a fitted scorecard."""
+    binning, regression = scorecard.named_steps["woe"], scorecard.named_steps["regression"]
+    coefficients = pd.Series(regression.coef_[0], index=binning.get_support(names=True))
+    return binning, coefficients, float(regression.intercept_[0])
+
+
+def evaluate_predictions(target: Any, pd_: Any) -> dict[str, float]:
+    """AUC, Gini, KS and Brier of predicted PDs against the observed default flag."""
+    auc = roc_auc_score(target, pd_)
+    fpr, tpr, _ = roc_curve(target, pd_)
+    return {
+        "auc": float(auc),
+        "gini": float(2 * auc - 1),
+        "ks": float(np.max(tpr - fpr)),
+        "brier": float(brier_score_loss(target, pd_)),
+    }
+
+
+# ----------------------------------------------------------------------------- candidates
+
+
+def build_candidates(params: dict[str, Any]) -> dict[str, Pipeline]:
+    """Unfitted scorecard (WoE + LR), challenger (gradient boosting) and one-hot LR baseline."""
+    woe = params["woe_binning"]
+    binning = BinningProcess(
+        variable_names=list(FEATURE_COLUMNS),
+        # pandas 3 string columns are not detected as categorical by optbinning 1.0.
+        categorical_variables=list(CATEGORICAL_COLUMNS),
+        max_n_prebins=woe["max_n_prebins"],
+        min_prebin_size=woe["min_prebin_size"],
+        min_bin_size=woe["min_bin_size"],
+        binning_fit_params={
+            name: {"monotonic_trend": trend} for name, trend in woe["monotonic_trends"].items()
+        },
+    )
+    scorecard = Pipeline(
+        [
+            ("woe", binning),
+            ("regression", LogisticRegression(C=params["scorecard"]["C"], max_iter=1000)),
+        ]
+    )
+    challenger_params = params["challenger"]
+    challenger = Pipeline(
+        [
+            (
+                "encode",
+                ColumnTransformer(
+                    [
+                        (
+                            "categories",
+                            OrdinalEncoder(
+                                handle_unknown="use_encoded_value",
+                                unknown_value=np.nan,
+                                encoded_missing_value=np.nan,
+                            ),
+                            list(CATEGORICAL_COLUMNS),
+                        )
+                    ],
+                    remainder="passthrough",
+                    verbose_feature_names_out=False,
+                ),
+            ),
+            (
+                "boosting",
+                HistGradientBoostingClassifier(
+                    categorical_features=list(range(len(CATEGORICAL_COLUMNS))),
+                    random_state=params["seed"],
+                    **challenger_params,
+                ),
+            ),
+        ]
+    )
+    baseline = Pipeline(
+        [
+            (
+                "encode",
+                ColumnTransformer(
+                    [
+                        (
+                            "categories",
+                            OneHotEncoder(handle_unknown="ignore"),
+                            list(CATEGORICAL_COLUMNS),
+                        ),
+                        ("numbers", StandardScaler(), list(NUMERIC_COLUMNS)),
+                    ]
+                ),
+            ),
+            ("regression", LogisticRegression(C=params["baseline"]["C"], max_iter=1000)),
+        ]
+    )
+    return {"scorecard": scorecard, "challenger": challenger, "baseline": baseline}
+
+
+def _fit(candidate: Pipeline, applicants: pd.DataFrame, threads: int) -> Pipeline:
+    """Fit a clone of an unfitted candidate on applicants with their default flag."""
+    # OpenMP spin-waiting makes gradient boosting many times slower on small data and busy cores.
+    with threadpool_limits(limits=threads):
+        return clone(candidate).fit(_features(applicants), applicants[TARGET_COLUMN])
+
+
+# ----------------------------------------------------------------------------- training nodes
+
+
+def cross_validate_candidates(
+    applicants_train: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """Stratified k-fold CV of every candidate on the training split (mean and std per metric)."""
+    data = _sample(applicants_train, params["cv"]["max_rows"], params["seed"])
+    folds = StratifiedKFold(params["cv"]["n_splits"], shuffle=True, random_state=params["seed"])
+    rows = []
+    for fold, (fit_idx, val_idx) in enumerate(folds.split(data, data[TARGET_COLUMN])):
+        for name, candidate in build_candidates(params).items():
+            fitted = _fit(candidate, data.iloc[fit_idx], params["threads"])
+            held_out = data.iloc[val_idx]
+            pd_ = fitted.predict_proba(_features(held_out))[:, 1]
+            rows.append(
+                {"model": name, "fold": fold, **evaluate_predictions(held_out[TARGET_COLUMN], pd_)}
+            )
+    return pd.DataFrame(rows)
+
+
+def fit_candidates(applicants_train: pd.DataFrame, params: dict[str, Any]) -> dict[str, Pipeline]:
+    """Fit scorecard, challenger and baseline on the (bounded) training split."""
+    data = _sample(applicants_train, params["fit_max_rows"], params["seed"])
+    return {name: _fit(c, data, params["threads"]) for name, c in build_candidates(params).items()}
+
+
+def evaluate_on_test(
+    fitted_candidates: dict[str, Pipeline], applicants_test: pd.DataFrame
+) -> pd.DataFrame:
+    """Test-split AUC, Gini, KS and Brier per candidate (reported, never used for selection)."""
+    rows = []
+    for name, fitted in fitted_candidates.items():
+        pd_ = fitted.predict_proba(_features(applicants_test))[:, 1]
+        rows.append({"model": name, **evaluate_predictions(applicants_test[TARGET_COLUMN], pd_)})
+    return pd.DataFrame(rows)
+
+
+def select_candidate(cv_results: pd.DataFrame, selection: dict[str, Any]) -> str:
+    """Pick the candidate by the CV rule: the scorecard unless the challenger beats it by a margin."""
+    cv_mean = cv_results.groupby("model")[selection["metric"]].mean()
+    gain = cv_mean["challenger"] - cv_mean["scorecard"]
+    chosen = "challenger" if gain > selection["min_gain_for_challenger"] else "scorecard"
+    logger.info("CV %s: %s; chosen %s", selection["metric"], cv_mean.round(4).to_dict(), chosen)
+    return chosen
+
+
+def build_credit_model(
+    fitted_candidates: dict[str, Pipeline], chosen: str, scoring: dict[str, Any]
+) -> CreditModel:
+    """Package the chosen estimator with the scorecard (for reason codes) and the policy."""
+    scorecard = fitted_candidates["scorecard"]
+    table = scorecard_table_from(scorecard, scoring["scaling"])
+    best = table[table["count"] > 0].groupby("characteristic")["points"].max()
+    return CreditModel(
+        chosen=chosen,
+        estimator=fitted_candidates[chosen],
+        scorecard=scorecard,
+        best_points={name: float(best.get(name, 0.0)) for name in FEATURE_COLUMNS},
+        scaling=dict(scoring["scaling"]),
+        policy=dict(scoring["policy"]),
+        reason_codes=dict(scoring["reason_codes"]),
+    )
+
+
+def binning_table(credit_model: CreditModel) -> pd.DataFrame:
+    """optbinning's binning table of every characteristic (bins, counts, event rate, WoE, IV)."""
+    binning, _, _ = _scorecard_parts(credit_model.scorecard)
+    tables = []
+    for name in FEATURE_COLUMNS:
+        table = binning.get_binned_variable(name).binning_table.build(add_totals=False)
+        table.insert(0, "characteristic", name)
+        tables.append(table.assign(Bin=table["Bin"].astype(str)))
+    return pd.concat(tables, ignore_index=True)
+
+
+def scorecard_table_from(scorecard: Pipeline, scaling: dict[str, float]) -> pd.DataFrame:
+    """Points per bin of every characteristic (scaled with the one PD-to-points mapping)."""
+    binning, coefficients, intercept = _scorecard_parts(scorecard)
+    rows = [
+        {
+            "characteristic": "(base)",
+            "bin": "",
+            "count": 0,
+            "woe": 0.0,
+            "coefficient": intercept,
+            "points": float(_to_points(-intercept, scaling)),
+        }
+    ]
+    for name in FEATURE_COLUMNS:
+        table = binning.get_binned_variable(name).binning_table.build(add_totals=False)
+        coef = float(coefficients.get(name, 0.0))
+        for _, b in table.iterrows():
+            rows.append(
+                {
+                    "characteristic": name,
+                    "bin": str(b["Bin"]),
+                    "count": int(b["Count"]),
+                    "woe": float(b["WoE"]),
+                    "coefficient": coef,
+                    "points": float(
+                        _to_points(-coef * float(b["WoE"]), scaling, with_offset=False)
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def scorecard_table(credit_model: CreditModel) -> pd.DataFrame:
+    """The scorecard table of the packaged model."""
+    return scorecard_table_from(credit_model.scorecard, credit_model.scaling)
+
+
+def model_metrics(
+    cv_results: pd.DataFrame, test_results: pd.DataFrame, chosen: str
+) -> dict[str, float]:
+    """Flat metrics: cv_/test_ AUC, Gini, KS, Brier per candidate, plus the chosen model's."""
+    metrics: dict[str, float] = {}
+    cv_mean = cv_results.drop(columns="fold").groupby("model").mean()
+    for name in CANDIDATES:
+        for metric in ("auc", "gini", "ks", "brier"):
+            metrics[f"cv_{metric}_{name}"] = float(cv_mean.loc[name, metric])
+            test = test_results.set_index("model").loc[name, metric]
+            metrics[f"test_{metric}_{name}"] = float(test)
+    for metric in ("auc", "gini", "ks", "brier"):
+        metrics[f"cv_{metric}"] = metrics[f"cv_{metric}_{chosen}"]
+        metrics[f"test_{metric}"] = metrics[f"test_{metric}_{chosen}"]
+    metrics["chosen_is_challenger"] = float(chosen == "challenger")
+    return metrics
+
+
+def mlflow_metrics(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The metrics in kedro-mlflow's MlflowMetricsHistoryDataset format."""
+    return {name: {"value": value, "step": 0} for name, value in metrics.items()}
+
+
+def applicant_features(applicants: pd.DataFrame) -> pd.DataFrame:
+    """Drop id and target: exactly the model's input (the 20 characteristics)."""
+    return _features(applicants).reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- inference nodes
+
+
+def predict_default_probability(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.Series:
+    """PD (probability of default) of each applicant from the chosen estimator."""
+    pd_ = credit_model.estimator.predict_proba(_features(applicants))[:, 1]
+    return pd.Series(pd_, index=applicants.index, name="pd")
+
+
+def characteristic_points(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
+    """Scorecard points each applicant earns on each characteristic."""
+    binning, coefficients, _ = _scorecard_parts(credit_model.scorecard)
+    woe = pd.DataFrame(
+        binning.transform(_features(applicants), metric="woe"),
+        columns=coefficients.index,
+        index=applicants.index,
+    )
+    return woe.mul(-coefficients, axis=1).pipe(_to_points, credit_model.scaling, False)
+
+
+def _band_of(score: pd.Series, bands: list[dict[str, Any]]) -> pd.Series:
+    """Band name from score cutoffs (bands listed from best to worst, each with ``min_score``)."""
+    ordered = sorted(bands, key=lambda b: b["min_score"], reverse=True)
+    conditions = [score >= b["min_score"] for b in ordered]
+    return pd.Series(
+        np.select(conditions, [b["name"] for b in ordered], default=ordered[-1]["name"]),
+        index=score.index,
+    )
+
+
+def _reasons(points: pd.DataFrame, model: CreditModel) -> list[list[dict[str, str]]]:
+    """Up to N reasons per applicant, ranked by points lost against each best bin."""
+    settings = model.reason_codes
+    best = pd.Series(model.best_points)[points.columns]
+    lost = (best - points).to_numpy()
+    order = np.argsort(-lost, axis=1, kind="stable")[:, : settings["max_reasons"]]
+    names = points.columns.to_numpy()
+    texts = {n: f"{BY_NAME[n].description}: {settings['text_suffix']}" for n in names}
+    out = []
+    for row, ranked in zip(lost, order, strict=True):
+        keep = [j for j in ranked if row[j] > settings["min_points_lost"]]
+        out.append([{"code": names[j].upper(), "text": texts[names[j]]} for j in keep])
+    return out
+
+
+def score_applicants(
+    default_probability: pd.Series, points: pd.DataFrame, credit_model: CreditModel
+) -> pd.DataFrame:
+    """PD -> score points -> band -> decision -> reason codes, one row per applicant in order."""
+    pd_ = default_probability.clip(1e-9, 1 - 1e-9)
+    score = _to_points(np.log((1 - pd_) / pd_), credit_model.scaling).round().astype("int64")
+    band = _band_of(score, credit_model.policy["bands"])
+    decision = band.map(credit_model.policy["decisions"])
+    return pd.DataFrame(
+        {
+            "pd": default_probability.astype("float64"),
+            "score": score,
+            "band": band.astype(str),
+            "decision": decision.astype(str),
+            "reason_codes": _reasons(points, credit_model),
+        },
+        index=default_probability.index,
+    ).reset_index(drop=True)
+
+
+def score_portfolio(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
+    """Score a whole portfolio (e.g. the training split) with exactly the inference nodes."""
+    return score_applicants(
+        predict_default_probability(credit_model, applicants),
+        characteristic_points(credit_model, applicants),
+        credit_model,
+    )

@@ -1,0 +1,190 @@
+"""Model registry for ``credit-score``: the promotion gate, rollback and status.
+
+Every data_science run registers a version and points ``challenger`` at it; the gate moves
+``champion`` only when the candidate's test AUC clears ``min_auc`` and is no worse than the
+current champion's minus ``tolerance``. Champion moves are kept in the registered-model tag
+``champion_history`` so that ``rollback`` can step back to the previous champion.
+
+CLI: ``python -m quantumfinance.registry status|rollback [--tracking-uri URI] [--env ENV]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kedro.config import OmegaConfigLoader
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from omegaconf.resolvers import oc
+
+MODEL_NAME = "credit-score"
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_TAG = "champion_history"
+GATE_METRIC = "test_auc"
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What the gate did with a candidate version, and why."""
+
+    version: str
+    promoted: bool
+    reason: str
+    champion: str | None
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version an alias points at, or None when the alias is not set."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _history(client: MlflowClient, name: str) -> list[str]:
+    """Champion versions in the order they were promoted (oldest first)."""
+    tag = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
+    return [v for v in tag.split(",") if v]
+
+
+def _set_champion(client: MlflowClient, name: str, version: str, history: list[str]) -> None:
+    """Point champion at ``version`` and record the history used by rollback."""
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
+
+
+def version_of_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion:
+    """The registered version logged by ``run_id``; a clear error if the run registered none."""
+    versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    if not versions:
+        raise LookupError(f"run {run_id} registered no version of model '{name}'")
+    return max(versions, key=lambda v: int(v.version))
+
+
+def _metric(client: MlflowClient, version: ModelVersion) -> float | None:
+    """The gate metric of the run that produced a version."""
+    return client.get_run(version.run_id).data.metrics.get(GATE_METRIC)
+
+
+def gate(
+    client: MlflowClient, name: str, run_id: str, min_auc: float, tolerance: float
+) -> PromotionDecision:
+    """Set ``challenger`` on the run's version; make it ``champion`` only if it passes the gate."""
+    candidate = version_of_run(client, name, run_id)
+    version = str(candidate.version)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    auc = _metric(client, candidate)
+    champion = _alias_version(client, name, CHAMPION)
+    champion_auc = _metric(client, champion) if champion else None
+    if auc is None:
+        promoted, reason = False, f"run has no '{GATE_METRIC}' metric"
+    elif auc < min_auc:
+        promoted, reason = False, f"{GATE_METRIC} {auc:.4f} < min_auc {min_auc:.4f}"
+    elif champion_auc is not None and auc < champion_auc - tolerance:
+        promoted = False
+        reason = (
+            f"{GATE_METRIC} {auc:.4f} < champion v{champion.version} {champion_auc:.4f} "
+            f"- tolerance {tolerance:.4f}"
+        )
+    else:
+        promoted = True
+        reason = f"{GATE_METRIC} {auc:.4f} >= min_auc {min_auc:.4f}" + (
+            f" and >= champion v{champion.version} {champion_auc:.4f} - {tolerance:.4f}"
+            if champion_auc is not None
+            else " (no champion yet)"
+        )
+    if promoted:
+        history = _history(client, name) or ([str(champion.version)] if champion else [])
+        _set_champion(client, name, version, [*history, version])
+    outcome = "promoted" if promoted else "kept_champion"
+    client.set_model_version_tag(name, version, "promotion", outcome)
+    client.set_model_version_tag(name, version, "promotion_reason", reason)
+    client.set_tag(run_id, "promotion_reason", reason)
+    now_champion = version if promoted else (str(champion.version) if champion else None)
+    logger.info("%s v%s %s: %s", name, version, outcome, reason)
+    return PromotionDecision(version, promoted, reason, now_champion)
+
+
+def rollback(client: MlflowClient, name: str = MODEL_NAME) -> str:
+    """Move ``champion`` back to the previous champion; return a sentence saying what was done."""
+    current = _alias_version(client, name, CHAMPION)
+    if current is None:
+        raise RuntimeError(f"model '{name}' has no champion to roll back")
+    current_version = str(current.version)
+    history = _history(client, name)
+    while history and history[-1] != current_version:  # alias moved by hand since: trust the alias
+        history.pop()
+    if len(history) < 2:
+        raise RuntimeError(
+            f"model '{name}' v{current_version} has no previous champion to roll back to"
+        )
+    previous = history[-2]
+    _set_champion(client, name, previous, history[:-1])
+    client.set_model_version_tag(name, current_version, "rolled_back", "true")
+    return f"champion of '{name}' rolled back from v{current_version} to v{previous}"
+
+
+def status(client: MlflowClient, name: str = MODEL_NAME) -> str:
+    """Aliases, gate metric and promotion outcome of every version, newest first."""
+    versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: -int(v.version))
+    if not versions:
+        return f"model '{name}' has no registered version"
+    lines = [f"model '{name}' (champion history: {','.join(_history(client, name)) or '-'})"]
+    for v in versions:
+        aliases = ",".join(v.aliases) or "-"
+        auc = _metric(client, v)
+        auc_text = f"{auc:.4f}" if auc is not None else "n/a"
+        lines.append(
+            f"  v{v.version:<4} aliases={aliases:<22} {GATE_METRIC}={auc_text} "
+            f"promotion={v.tags.get('promotion', '-')} ({v.tags.get('promotion_reason', '')})"
+        )
+    return "\n".join(lines)
+
+
+def project_tracking_uri(project_path: Path, env: str | None = None) -> str:
+    """The tracking URI of the project's ``mlflow.yml`` (env overrides base), as kedro-mlflow sees it."""
+    loader = OmegaConfigLoader(
+        conf_source=str(project_path / "conf"),
+        base_env="base",
+        default_run_env=env or "local",
+        config_patterns={"mlflow": ["mlflow*", "mlflow*/**"]},
+        custom_resolvers={"oc.env": oc.env},
+    )
+    uri = loader["mlflow"]["server"]["mlflow_tracking_uri"]
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{(project_path / uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: ``status`` or ``rollback``."""
+    parser = argparse.ArgumentParser(prog="python -m quantumfinance.registry", description=__doc__)
+    parser.add_argument("command", choices=["status", "rollback"])
+    parser.add_argument("--model", default=MODEL_NAME)
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    parser.add_argument("--env", default=None, help="Kedro env whose mlflow.yml to read")
+    args = parser.parse_args(argv)
+    uri = args.tracking_uri or project_tracking_uri(Path.cwd(), args.env)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        outcome = (
+            rollback(client, args.model)
+            if args.command == "rollback"
+            else status(client, args.model)
+        )
+        sys.stdout.write(outcome + "\n")
+    except (RuntimeError, MlflowException) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

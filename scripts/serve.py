@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,13 @@ def champion_problem(store: Path, model_uri: str) -> str | None:
     return None
 
 
+def port_in_use(port: int) -> bool:
+    """True when something already listens on 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_for(url: str, process: subprocess.Popen, what: str, timeout: float) -> None:
     """Poll `url` until it answers 200; fail early if the process dies."""
     deadline = time.monotonic() + timeout
@@ -48,10 +56,16 @@ def wait_for(url: str, process: subprocess.Popen, what: str, timeout: float) -> 
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with code {process.returncode}")
         try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
+            response = requests.get(url, timeout=1)
         except requests.RequestException:
-            pass
+            response = None
+        if response is not None and response.status_code == 200:
+            return
+        if response is not None and response.status_code == 503:
+            # /ready names the load error once loading has failed: no point waiting longer.
+            detail = response.json().get("detail") or ""
+            if detail and "still loading" not in detail:
+                raise RuntimeError(f"{what} could not load the model: {detail}")
         time.sleep(0.5)
     raise RuntimeError(f"{what} not ready at {url} after {timeout:.0f}s")
 
@@ -80,20 +94,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--ui-port", type=int, default=8501)
     parser.add_argument("--model-uri", default=os.environ.get("QF_MODEL_URI", MODEL_URI))
+    parser.add_argument(
+        "--store", type=Path, default=LOCAL_STORE, help="local MLflow sqlite file (registry)"
+    )
     args = parser.parse_args(argv)
+    store = args.store.resolve()
 
     if args.model_uri.startswith("models:/") and (
-        problem := champion_problem(LOCAL_STORE, args.model_uri)
+        problem := champion_problem(store, args.model_uri)
     ):
         say(problem, error=True)
         return 1
+
+    for port, flag in ((args.api_port, "--api-port"), (args.ui_port, "--ui-port")):
+        if port_in_use(port):
+            say(f"Port {port} is already in use; pick another with {flag} <port>.", error=True)
+            return 1
 
     api_key, key_entry = new_key("demo")
     api_url = f"http://127.0.0.1:{args.api_port}"
     ui_url = f"http://127.0.0.1:{args.ui_port}"
     api_env = {
         **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{LOCAL_STORE}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{store}",
         "QF_MODEL_URI": args.model_uri,
         "QF_API_KEYS": key_entry,
         "QF_HOST": "127.0.0.1",
@@ -141,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # SIGTERM (e.g. from a supervisor) shuts down as cleanly as Ctrl-C.
+    # Ctrl-C even when started from a shell that ignores SIGINT for background jobs, and
+    # SIGTERM (e.g. from a supervisor) both shut down cleanly through KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     raise SystemExit(main())

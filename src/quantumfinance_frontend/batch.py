@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from quantumfinance_frontend.api_client import ScoringClient, ValidationFailed
+from quantumfinance_frontend.api_client import ApiError, ScoringClient, ValidationFailed
 from quantumfinance_frontend.applicant_fields import RowProblem
 
 DEFAULT_CHUNK_SIZE = 1_000
@@ -26,6 +26,8 @@ class BatchOutcome:
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
     problems: list[RowProblem] = field(default_factory=list)
     model: dict[str, Any] = field(default_factory=dict)
+    error: ApiError | None = None  # why scoring stopped early (rate limit, API down, ...)
+    unscored: list[int] = field(default_factory=list)  # positions not sent because of `error`
 
 
 def chunks(items: Sequence[Any], size: int) -> list[range]:
@@ -78,8 +80,20 @@ def score_in_chunks(
 ) -> BatchOutcome:
     """Send valid applicants to /v1/score/batch in chunks, reporting progress after each."""
     outcome = BatchOutcome()
-    for done, index in enumerate(chunks(payloads, chunk_size), start=1):
-        _score_chunk(client, [positions[i] for i in index], [payloads[i] for i in index], outcome)
+    batches = chunks(payloads, chunk_size)
+    for done, index in enumerate(batches, start=1):
+        try:
+            _score_chunk(
+                client, [positions[i] for i in index], [payloads[i] for i in index], outcome
+            )
+        except ApiError as error:
+            # Keep what was scored; say exactly which rows were not (no silent loss).
+            outcome.error = error
+            remaining = [i for chunk in batches[done - 1 :] for i in chunk]
+            outcome.unscored = sorted(
+                positions[i] for i in remaining if positions[i] not in outcome.results
+            )
+            break
         if on_progress:
             on_progress(min(done * chunk_size, len(payloads)), len(payloads))
     return outcome

@@ -95,7 +95,7 @@ def sidebar_status() -> dict[str, Any] | None:
             st.caption(str(error))
             return None
         st.success("API healthy", icon=":material/check_circle:")
-        st.metric("Model version", model_label(info))
+        st.markdown(f"Model version  \n**{model_label(info)}**")
         return info
 
 

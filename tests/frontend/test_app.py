@@ -70,7 +70,8 @@ def test_scored_applicant_shows_decision_reasons_and_model(scoring_api, declined
     assert metrics["Band"] == expected["band"]
     assert metrics["Probability of default"] == f"{expected['pd']:.1%}"
     version = expected["model"]["version"]
-    assert f"credit-score v{version}" in metrics["Model version"]  # sidebar
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert f"credit-score v{version}" in sidebar
     assert f"v{version}" in page  # under the decision
     assert len(at.get("vega_lite_chart")) == 2  # score gauge + ranked reasons
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from quantumfinance_frontend.applicant_fields import (
@@ -11,14 +13,52 @@ from quantumfinance_frontend.applicant_fields import (
     template_csv,
     validate_applicants,
 )
-from quantumfinance_frontend.batch import DEFAULT_CHUNK_SIZE, score_in_chunks, scored_frame
+from quantumfinance_frontend.batch import (
+    DEFAULT_CHUNK_SIZE,
+    BatchOutcome,
+    score_in_chunks,
+    scored_frame,
+)
 from quantumfinance_frontend.ui import (
     client,
     friendly_errors,
     model_label,
     score_histogram,
+    show_error,
     sidebar_status,
 )
+
+
+def _row_ranges(positions: list[int]) -> str:
+    """1-based row numbers as compact ranges, e.g. '3-5, 9'."""
+    ranges: list[list[int]] = []
+    for row in (p + 1 for p in positions):
+        if ranges and row == ranges[-1][1] + 1:
+            ranges[-1][1] = row
+        else:
+            ranges.append([row, row])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
+
+
+def scored_once(content: bytes, positions: list[int], payloads: list[dict]) -> BatchOutcome:
+    """Score a file once per upload: reruns (e.g. widget clicks) reuse the outcome."""
+    digest = hashlib.sha256(content).hexdigest()
+    cached = st.session_state.get("batch_outcome")
+    if cached and cached[0] == digest and cached[1].error is None:
+        return cached[1]
+    progress = st.progress(0.0, text="Scoring…")
+    outcome = score_in_chunks(
+        client(),
+        positions,
+        payloads,
+        chunk_size=DEFAULT_CHUNK_SIZE,
+        on_progress=lambda done, total: progress.progress(
+            done / total, text=f"Scored {done:,} of {total:,} applicants"
+        ),
+    )
+    st.session_state["batch_outcome"] = (digest, outcome)
+    return outcome
+
 
 sidebar_status()  # each page draws it: see app.py
 st.title("Batch scoring")
@@ -27,7 +67,11 @@ st.markdown(
     "(an `applicant_id` column is optional and kept in the results)."
 )
 st.download_button(
-    "Download the CSV template", template_csv(), "applicants_template.csv", "text/csv"
+    "Download the CSV template",
+    template_csv(),
+    "applicants_template.csv",
+    "text/csv",
+    on_click="ignore",
 )
 upload = st.file_uploader("Applicants CSV", type=["csv"], key="applicants_csv")
 
@@ -49,17 +93,14 @@ with friendly_errors():
         st.write(f"{len(uploaded)} rows read, {len(payloads)} valid.")
         outcome = None
         if payloads:
-            progress = st.progress(0.0, text="Scoring…")
-            outcome = score_in_chunks(
-                client(),
-                positions,
-                payloads,
-                chunk_size=DEFAULT_CHUNK_SIZE,
-                on_progress=lambda done, total: progress.progress(
-                    done / total, text=f"Scored {done:,} of {total:,} applicants"
-                ),
-            )
+            outcome = scored_once(upload.getvalue(), positions, payloads)
             problems += outcome.problems
+            if outcome.error is not None:
+                show_error(outcome.error)
+                st.warning(
+                    f"**{len(outcome.unscored)} valid row(s) were not scored** because of the "
+                    f"error above (rows {_row_ranges(outcome.unscored)}). Upload them again later."
+                )
         if problems:
             rows = sorted({p.row for p in problems})
             st.error(
@@ -84,4 +125,5 @@ with friendly_errors():
                 "applicants_scored.csv",
                 "text/csv",
                 type="primary",
+                on_click="ignore",
             )

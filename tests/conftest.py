@@ -114,6 +114,18 @@ def run_pipelines(root: Path, uri: str, names: list[str], extra_params: dict | N
                 project_path=root, env="local", runtime_params=extra_params
             ) as session:
                 session.run(pipeline_names=[name])
+            close_stale_mlflow_runs()
+
+
+def close_stale_mlflow_runs() -> None:
+    """Pop runs kedro-mlflow already finished but that stay on this thread's active-run stack.
+
+    Observed with Kedro 1.7 + kedro-mlflow 2.0.3 + MLflow 3.17: after a session the store says
+    FINISHED but ``mlflow.active_run()`` still returns the run, so the next session in the same
+    process would log into it. One process per ``kedro run`` never sees this.
+    """
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
 
 
 def train_project(root: Path, extra_params: dict | None = None) -> TrainedProject:

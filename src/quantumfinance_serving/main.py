@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from slowapi.errors import RateLimitExceeded
+from starlette.exceptions import HTTPException
 
 from quantumfinance_serving import rate_limit
 from quantumfinance_serving.audit import AuditError, open_audit_log
@@ -32,6 +34,25 @@ def _audit_failed(_: Request, exc: AuditError) -> JSONResponse:
     return JSONResponse(
         {"detail": f"decision not returned: the audit log is unavailable ({exc})"}, status_code=503
     )
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    # FastAPI answers an undecodable body (e.g. not UTF-8) with a bare 400; it is a validation
+    # error of the body like malformed JSON, so it gets the same documented 422 shape.
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "loc": ["body"],
+                        "msg": "body is not valid UTF-8 JSON",
+                        "type": "json_invalid",
+                    }
+                ]
+            },
+            status_code=422,
+        )
+    return await http_exception_handler(request, exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.auth_failure_limit, settings.rate_limit_storage
     )
     app.state.limiter = rate_limit.build_limiter(settings.rate_limit, settings.rate_limit_storage)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RateLimitExceeded, rate_limit.rate_limit_exceeded)
     app.add_exception_handler(ModelNotReady, _not_ready)
     app.add_exception_handler(AuditError, _audit_failed)

@@ -1,0 +1,236 @@
+"""Serving benchmark: this API vs `mlflow models serve`, same model, same load generator (wrk).
+
+Both servers host the same registered `credit-score` model from one MLflow store on this machine.
+Single-row POSTs at concurrency 1, 8 and 32 (req/s, p50/p95/p99, errors), batches of 1,000 and
+10,000 rows, and the time from process start to ready. Without QF_BENCH_TRACKING_URI the model is
+trained first in a tmp project with the same code as the test fixture (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.common import REPO_ROOT
+
+TITLE = "Serving: scoring API vs mlflow models serve"
+
+CONCURRENCY = (1, 8, 32)
+DURATION_SECONDS = int(os.environ.get("QF_BENCH_DURATION", "10"))
+BATCH_SIZES = (1_000, 10_000)
+BATCH_REPEATS = 5
+
+# wrk prints one JSON line from done(): percentiles in microseconds, counts and errors.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+{extra_headers}
+wrk.body = [==[{body}]==]
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {{"requests": %d, "seconds": %f, "p50": %d, "p95": %d, "p99": %d, ' ..
+    '"errors": %d}}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def _free_port() -> int:
+    from tests.support.services import free_port  # noqa: PLC0415
+
+    return free_port()
+
+
+def _trained_store(workdir: Path) -> tuple[str, str]:
+    """(tracking URI, model URI): given by env, or trained now like the test fixture does."""
+    given = os.environ.get("QF_BENCH_TRACKING_URI")
+    if given:
+        return given, os.environ.get("QF_BENCH_MODEL_URI", "models:/credit-score@champion")
+    from tests.conftest import train_project  # noqa: PLC0415 - the fixture's own training code
+
+    project = train_project(workdir / "project")
+    return project.tracking_uri, project.model_uri
+
+
+def _applicants(n: int) -> list[dict]:
+    from quantumfinance.applicant_schema import FEATURE_COLUMNS  # noqa: PLC0415
+    from quantumfinance.synthetic import generate_applicants  # noqa: PLC0415
+
+    frame = generate_applicants(n, seed=11)[list(FEATURE_COLUMNS)]
+    return json.loads(frame.to_json(orient="records"))
+
+
+class Server:
+    def __init__(self, name: str, args: list[str], env: dict, ready_url: str, log: Path) -> None:
+        self.name = name
+        self.ready_url = ready_url
+        self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.log = log
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            args, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, start_new_session=True,
+        )  # fmt: skip
+        self.ready_seconds = self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 300) -> float:
+        while time.perf_counter() - self.started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.ready_url, timeout=2).status_code == 200:
+                    return time.perf_counter() - self.started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+def _wrk(url: str, body: str, headers: dict[str, str], concurrency: int, workdir: Path) -> dict:
+    extra = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    script = workdir / "post.lua"
+    script.write_text(WRK_SCRIPT.format(extra_headers=extra, body=body))
+    threads = min(concurrency, 2)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{DURATION_SECONDS}s", "--timeout", "10s",
+         "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
+    result = json.loads(line.removeprefix("WRK_JSON "))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def _batch_ms(url: str, payload: dict, headers: dict[str, str]) -> tuple[float, float]:
+    """(median, best) milliseconds of BATCH_REPEATS sequential calls."""
+    times = []
+    with httpx.Client(timeout=120) as client:
+        for _ in range(BATCH_REPEATS + 1):
+            start = time.perf_counter()
+            response = client.post(url, json=payload, headers=headers)
+            elapsed = (time.perf_counter() - start) * 1000
+            response.raise_for_status()
+            times.append(elapsed)
+    times = times[1:]  # the first call warms caches
+    return statistics.median(times), min(times)
+
+
+def run() -> str:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: apt-get install -y wrk")
+    from quantumfinance_serving.keys import new_key  # noqa: PLC0415
+
+    workdir = Path(tempfile.mkdtemp(prefix="qf-bench-serving-"))
+    tracking_uri, model_uri = _trained_store(workdir)
+    env = {"MLFLOW_TRACKING_URI": tracking_uri, "KEDRO_DISABLE_TELEMETRY": "true"}
+    key, entry = new_key("bench")
+    rows = _applicants(max(BATCH_SIZES))
+    one = rows[0]
+
+    api_port, peer_port = _free_port(), _free_port()
+    api_env = {
+        **env,
+        "QF_MODEL_URI": model_uri,
+        "QF_API_KEYS": entry,
+        "QF_RATE_LIMIT": "100000000/minute",
+        "QF_AUDIT_PATH": str(workdir / "audit.jsonl"),
+        "QF_RELOAD_INTERVAL_SECONDS": "0",
+        "QF_PORT": str(api_port),
+        "QF_LOG_LEVEL": "warning",
+    }
+    python = sys.executable
+    results: dict[str, dict] = {}
+    try:
+        api = Server(
+            "API", [python, "-m", "quantumfinance_serving"], api_env,
+            f"http://127.0.0.1:{api_port}/ready", workdir / "api.log",
+        )  # fmt: skip
+        api_url = f"http://127.0.0.1:{api_port}"
+        results["api"] = _measure(
+            api, f"{api_url}/v1/score", json.dumps(one),
+            f"{api_url}/v1/score/batch", lambda batch: {"applicants": batch},
+            {"x-api-key": key}, rows, workdir,
+        )  # fmt: skip
+        api.stop()
+        peer = Server(
+            "mlflow models serve",
+            [python, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager",
+             "local", "--host", "127.0.0.1", "--port", str(peer_port)],
+            env, f"http://127.0.0.1:{peer_port}/ping", workdir / "mlflow.log",
+        )  # fmt: skip
+        peer_url = f"http://127.0.0.1:{peer_port}/invocations"
+        results["peer"] = _measure(
+            peer, peer_url, json.dumps({"dataframe_records": [one]}),
+            peer_url, lambda batch: {"dataframe_records": batch}, {}, rows, workdir,
+        )  # fmt: skip
+        peer.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return _report(results, model_uri)
+
+
+def _measure(server, url, body, batch_url, wrap, headers, rows, workdir) -> dict:
+    out: dict = {"ready_seconds": server.ready_seconds, "single": {}, "batch": {}}
+    for c in CONCURRENCY:
+        out["single"][c] = _wrk(url, body, headers, c, workdir)
+    for n in BATCH_SIZES:
+        out["batch"][n] = _batch_ms(batch_url, wrap(rows[:n]), headers)
+    return out
+
+
+def _report(results: dict, model_uri: str) -> str:
+    names = {"api": "quantumfinance_serving", "peer": "mlflow models serve"}
+    lines = [
+        f"Model `{model_uri}`, both servers on this machine, one process each, load by `wrk` "
+        f"({DURATION_SECONDS} s per run) with the same one-applicant body; batch figures are the "
+        f"median (best) of {BATCH_REPEATS} sequential calls.",
+        "",
+        "| server | concurrency | req/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, name in names.items():
+        for c, r in results[key]["single"].items():
+            lines.append(
+                f"| {name} | {c} | {r['rps']:.0f} | {r['p50'] / 1000:.1f} | "
+                f"{r['p95'] / 1000:.1f} | {r['p99'] / 1000:.1f} | {r['errors']} |"
+            )
+    lines += ["", "| server | batch rows | ms (median) | ms (best) |", "|---|---|---|---|"]
+    for key, name in names.items():
+        for n, (median, best) in results[key]["batch"].items():
+            lines.append(f"| {name} | {n:,} | {median:.0f} | {best:.0f} |")
+    lines += ["", "| server | start → ready (s) |", "|---|---|"]
+    for key, name in names.items():
+        lines.append(f"| {name} | {results[key]['ready_seconds']:.1f} |")
+    api8, peer8 = results["api"]["single"][8], results["peer"]["single"][8]
+    ratio = api8["rps"] / max(peer8["rps"], 1e-9)
+    batch10k = results["api"]["batch"][10_000][0]
+    lines += [
+        "",
+        "Goals: throughput at c=8 ≥ 10× the peer — "
+        f"**{ratio:.1f}×** ({'met' if ratio >= 10 else 'not met'}); p99 at c=8 ≤ 10 ms — "
+        f"**{api8['p99'] / 1000:.1f} ms** ({'met' if api8['p99'] <= 10_000 else 'not met'}); "
+        f"10,000-row batch ≤ 100 ms — **{batch10k:.0f} ms** "
+        f"({'met' if batch10k <= 100 else 'not met'}).",
+    ]
+    return "\n".join(lines)

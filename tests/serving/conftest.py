@@ -1,0 +1,168 @@
+"""Fixtures of the serving tests: keys, in-process apps and API subprocesses on the trained model.
+
+Everything runs against the real `trained_project` (tests/conftest.py): its registry is only read;
+tests that move aliases or cut the registry off work on a copy of its sqlite file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from quantumfinance_serving import Settings, create_app
+from quantumfinance_serving.keys import new_key
+from tests.support.services import BackgroundProcess, free_port, port_open, wait_until
+
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Plain keys for the tests and the QF_API_KEYS value that configures (only) their hashes."""
+
+    valid: str
+    admin: str
+    revoked: str  # minted like the others but not configured: must be refused
+    config: str
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    valid, valid_entry = new_key("loan-desk")
+    admin, admin_entry = new_key("ops")
+    revoked, _ = new_key("former-partner")
+    return Keys(valid, admin, revoked, f"{valid_entry},{admin_entry}")
+
+
+@contextmanager
+def mlflow_store(uri: str) -> Iterator[None]:
+    """Point MLflow's tracking AND registry at `uri` (globals and env vars), restoring all four."""
+    import mlflow  # noqa: PLC0415
+    from mlflow.tracking import _tracking_service  # noqa: PLC0415
+    from mlflow.tracking._model_registry import utils as registry_utils  # noqa: PLC0415
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved_env = {name: os.environ.get(name) for name in names}
+    saved = (_tracking_service.utils._tracking_uri, registry_utils._registry_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        _tracking_service.utils._tracking_uri, registry_utils._registry_uri = saved
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def tracking(trained_project) -> Iterator[str]:
+    """Point this process's MLflow client at the trained project's registry (restored after)."""
+    with mlflow_store(trained_project.tracking_uri):
+        yield trained_project.tracking_uri
+
+
+def make_settings(keys: Keys, audit_path: Path, **overrides) -> Settings:
+    values = {
+        "api_keys": keys.config,
+        "admin_key_ids": "ops",
+        "rate_limit": "100000/minute",
+        "auth_failure_limit": "100000/minute",
+        "audit_path": audit_path,
+        "reload_interval_seconds": 0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@contextmanager
+def running_app(settings: Settings, wait_ready: bool = True) -> Iterator[TestClient]:
+    """An in-process app with its lifespan started (model loading in the background)."""
+    with TestClient(create_app(settings)) as client:
+        if wait_ready:
+            wait_until(lambda: client.get("/ready").status_code == 200, 120, "model load")
+        yield client
+
+
+@pytest.fixture(scope="session")
+def api(tracking, keys, tmp_path_factory) -> Iterator[TestClient]:
+    """The shared app: high limits, JSONL audit, the champion model loaded."""
+    audit = tmp_path_factory.mktemp("audit") / "decisions.jsonl"
+    with running_app(make_settings(keys, audit)) as client:
+        client.audit_path = audit  # type: ignore[attr-defined]
+        yield client
+
+
+@pytest.fixture(scope="session")
+def local_model_dir(tracking, trained_project, tmp_path_factory) -> Path:
+    """The champion's files downloaded once: API subprocesses load it by path, no registry."""
+    import mlflow  # noqa: PLC0415
+
+    target = tmp_path_factory.mktemp("champion")
+    return Path(mlflow.artifacts.download_artifacts(trained_project.model_uri, dst_path=target))
+
+
+class ApiProcess(BackgroundProcess):
+    """`python -m quantumfinance_serving` on a free port."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            [PYTHON, "-m", "quantumfinance_serving"],
+            log_dir / f"api-{self.port}.log",
+            env={"QF_PORT": str(self.port), "QF_HOST": "127.0.0.1", **env},
+        )
+
+    def wait_ready(self, timeout: float = 150) -> None:  # type: ignore[override]
+        super().wait_ready(
+            lambda: httpx.get(f"{self.url}/ready", timeout=2).status_code == 200,
+            timeout,
+            f"API on port {self.port}",
+        )
+
+    def wait_alive(self, timeout: float = 90) -> None:
+        super().wait_ready(lambda: port_open(self.port), timeout, f"API on port {self.port}")
+
+
+@pytest.fixture
+def world_readable_tmp() -> Iterator[Path]:
+    """A tmp dir PostgreSQL's service user can reach (pytest's tmp_path is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="qf-serving-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def served_over_http(settings: Settings) -> Iterator[str]:
+    """A real uvicorn server in a thread of this process (MLflow is imported once, not again)."""
+    import threading  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{url}/ready", timeout=2).status_code == 200, 120, "API")
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -21,7 +21,7 @@ from quantumfinance_frontend.api_client import (
     Unauthorized,
     ValidationFailed,
 )
-from quantumfinance_frontend.applicant_fields import label
+from quantumfinance_frontend.applicant_fields import LABELS, label
 from quantumfinance_frontend.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ def reason_chart(reasons: list[dict[str, Any]]) -> alt.Chart:
         [
             {
                 "rank": i + 1,
-                "reason": f"{i + 1}. {r.get('text', '')} ({r.get('code')})",
+                "reason": f"{i + 1}. {_reason_label(r)}",
                 "code": str(r.get("code")),
                 "weight": len(reasons) - i,
             }
@@ -216,6 +216,14 @@ def reason_chart(reasons: list[dict[str, Any]]) -> alt.Chart:
         )
         .properties(height=max(60, 34 * len(frame)))
     )
+
+
+def _reason_label(reason: dict[str, Any]) -> str:
+    """Short chart label: the field's plain label when the code names a field, else the text."""
+    code = str(reason.get("code", ""))
+    if code.lower() in LABELS:
+        return label(code.lower())
+    return str(reason.get("text") or code)
 
 
 def score_histogram(scores: pd.DataFrame) -> alt.Chart:

@@ -49,7 +49,9 @@ with friendly_errors():
             column.image(api.get_bytes(path), caption=title)
     else:
         st.info(
-            "The API does not serve the reporting plots. They are in the model's MLflow run "
-            f"(run id `{info.get('run_id', '?')}`, artifacts `reporting/`) and in "
-            "`data/08_reporting/`."
+            "The API does not serve the reporting plots (ROC, KS, calibration, score "
+            "distribution) yet. They are the `reporting/roc.png`, `reporting/ks.png`, "
+            "`reporting/calibration.png` artifacts of the reporting MLflow run "
+            f"(model run id `{info.get('run_id') or '?'}`), and `data/08_reporting/` after "
+            "`make run`."
         )

@@ -1,0 +1,88 @@
+"""`dvc repro` runs every stage (each a `kedro run`) and leaves `dvc status` clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.services import REPO_ROOT
+
+STAGES = ["ingest", "data_engineering", "data_science", "reporting"]
+
+
+def _dvc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+        "KEDRO_DISABLE_TELEMETRY": "true",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)  # the stages use the copy's own local store
+    return subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "dvc"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def project_copy(tmp_path_factory) -> Path:
+    """The repository's files as git would ship them (no local data), in a fresh git repo."""
+    root = tmp_path_factory.mktemp("dvc_project")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (f.decode() for f in files)):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
+    ):
+        subprocess.run(cmd, cwd=root, check=True)
+    return root
+
+
+def test_stages_cover_every_pipeline_with_deps_params_and_outs():
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == STAGES
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"kedro run --pipelines={name}"
+        assert stage["deps"] and stage["params"] and stage["outs"], name
+
+
+@pytest.mark.slow
+def test_repro_runs_all_stages_and_status_is_clean(project_copy):
+    repro = _dvc(["repro"], project_copy)
+    assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in repro.stdout
+    assert (project_copy / "dvc.lock").exists()
+    assert (project_copy / "data/05_model_input/applicants_test.parquet").stat().st_size > 0
+
+    status = _dvc(["status", "--json"], project_copy)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout) == {}, f"dvc status not clean: {status.stdout}"
+
+    metrics = _dvc(["metrics", "show", "--json"], project_copy)
+    assert metrics.returncode == 0, metrics.stderr
+    assert "test_auc" in metrics.stdout
+
+    again = _dvc(["repro"], project_copy)
+    assert again.returncode == 0
+    assert "Running stage" not in again.stdout, "a second repro must find everything up to date"

@@ -143,7 +143,12 @@ def run() -> str:
 
     workdir = Path(tempfile.mkdtemp(prefix="qf-bench-serving-"))
     tracking_uri, model_uri = _trained_store(workdir)
-    env = {"MLFLOW_TRACKING_URI": tracking_uri, "KEDRO_DISABLE_TELEMETRY": "true"}
+    env = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        # `mlflow models serve` execs `uvicorn` from PATH: the venv's own.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     key, entry = new_key("bench")
     rows = _applicants(max(BATCH_SIZES))
     one = rows[0]

@@ -85,6 +85,7 @@ class LoadedModel:
     pyfunc: Any
     metrics: dict[str, float]
     fast_path: PipelineFastPath | None
+    policy: dict[str, Any] | None = None
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
     def predict(self, applicants: pd.DataFrame) -> pd.DataFrame:
@@ -143,6 +144,19 @@ def _run_metrics(run_id: str | None) -> dict[str, float]:
         return {}
 
 
+def _published_policy(pyfunc: Any) -> dict[str, Any] | None:
+    """The decision policy (bands, decisions) an artifact of the model carries, for display only."""
+    try:
+        catalog = pyfunc.unwrap_python_model().loaded_catalog
+        for name in catalog.keys():
+            policy = getattr(catalog.load(name), "policy", None)
+            if isinstance(policy, dict):
+                return policy
+    except Exception as exc:  # noqa: BLE001 - display data: absence is fine
+        logger.info("model publishes no policy: %s", exc)
+    return None
+
+
 def load(uri: str, use_fast_path: bool) -> LoadedModel:
     """Resolve, load and warm up a model; check the fast path against predict on an example."""
     import mlflow  # noqa: PLC0415
@@ -155,7 +169,9 @@ def load(uri: str, use_fast_path: bool) -> LoadedModel:
             fast_path = PipelineFastPath(pyfunc)
         except TypeError as exc:
             logger.warning("fast path off for %s: %s", identity.load_uri, exc)
-    model = LoadedModel(identity, pyfunc, _run_metrics(identity.run_id), fast_path)
+    model = LoadedModel(
+        identity, pyfunc, _run_metrics(identity.run_id), fast_path, _published_policy(pyfunc)
+    )
     sample = applicants_frame([example_applicant()])
     expected = pyfunc.predict(sample.copy())
     if fast_path is not None:

@@ -91,6 +91,9 @@ class ModelInfo(BaseModel):
     uri: str
     metrics: dict[str, float] = Field(description="Training-run metrics (test AUC, KS, ...)")
     loaded_at: str
+    policy: dict[str, Any] | None = Field(
+        None, description="The model's own decision policy (score bands, decision per band)"
+    )
     last_reload_error: str | None = Field(
         None, description="Why the latest reload failed (the model above keeps serving)"
     )

@@ -41,6 +41,8 @@ def test_health_answers_before_the_model_is_loaded(keys, tracking, tmp_path):
         assert info["name"] == "credit-score" and info["alias"] == "champion"
         assert info["run_id"] and info["metrics"], info  # training metrics of the run
         assert any("auc" in name.lower() for name in info["metrics"])
+        # the model's own policy, published for display (e.g. the front end's score gauge)
+        assert {"bands", "decisions"} <= set(info["policy"]), info["policy"]
 
 
 def test_alias_move_under_load_then_registry_outage(keys, trained_project, tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ def model_info(store: ModelStore) -> dict:
         "uri": identity.uri,
         "metrics": model.metrics,
         "loaded_at": model.loaded_at,
+        "policy": model.policy,
         "last_reload_error": store.last_error or store.check_error,
     }
 

@@ -1,0 +1,43 @@
+"""Prometheus metrics: request counts, latency histogram, decisions by band, model version."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from quantumfinance.applicant_schema import example_applicant
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_count_requests_decisions_and_version(api, keys):
+    before = _samples(api.get("/metrics").text)
+    answers = [
+        api.post("/v1/score", json={**example_applicant(), "age": age}, headers={"x-api-key": keys.valid}).json()
+        for age in (25, 45, 65)
+    ]  # fmt: skip
+    response = api.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    after = _samples(response.text)
+
+    def delta(name: str, **labels) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    ok = {"method": "POST", "route": "/v1/score", "status": "200"}
+    assert delta("qf_http_requests_total", **ok) == 3
+    assert delta("qf_http_request_duration_seconds_count", method="POST", route="/v1/score") == 3
+    by_band: dict[tuple[str, str], int] = {}
+    for answer in answers:
+        key = (answer["band"], answer["decision"])
+        by_band[key] = by_band.get(key, 0) + 1
+    for (band, decision), n in by_band.items():
+        assert delta("qf_decisions_total", band=band, decision=decision) == n
+    version = api.get("/v1/model", headers={"x-api-key": keys.valid}).json()["version"]
+    assert after[("qf_model_version", (("model", "credit-score"),))] == float(version)
+    assert after[("qf_model_ready", ())] == 1

@@ -103,8 +103,8 @@ def evaluate_predictions(target: Any, pd_: Any) -> dict[str, float]:
 # ----------------------------------------------------------------------------- candidates
 
 
-def build_candidates(params: dict[str, Any]) -> dict[str, Pipeline]:
-    """Unfitted scorecard (WoE + LR), challenger (gradient boosting) and one-hot LR baseline."""
+def _scorecard_candidate(params: dict[str, Any]) -> Pipeline:
+    """optbinning WoE binning followed by a logistic regression on the WoE values."""
     woe = params["woe_binning"]
     binning = BinningProcess(
         variable_names=list(FEATURE_COLUMNS),
@@ -117,62 +117,48 @@ def build_candidates(params: dict[str, Any]) -> dict[str, Pipeline]:
             name: {"monotonic_trend": trend} for name, trend in woe["monotonic_trends"].items()
         },
     )
-    scorecard = Pipeline(
+    regression = LogisticRegression(C=params["scorecard"]["C"], max_iter=1000)
+    return Pipeline([("woe", binning), ("regression", regression)])
+
+
+def _challenger_candidate(params: dict[str, Any]) -> Pipeline:
+    """Gradient boosting with native categorical splits (categories ordinal-encoded first)."""
+    # Unknown or missing categories become NaN, which gradient boosting routes natively.
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+    )
+    encode = ColumnTransformer(
+        [("categories", encoder, list(CATEGORICAL_COLUMNS))],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+    boosting = HistGradientBoostingClassifier(
+        categorical_features=list(range(len(CATEGORICAL_COLUMNS))),
+        random_state=params["seed"],
+        **params["challenger"],
+    )
+    return Pipeline([("encode", encode), ("boosting", boosting)])
+
+
+def _baseline_candidate(params: dict[str, Any]) -> Pipeline:
+    """One-hot categories + standardised numbers + logistic regression: the yardstick."""
+    encode = ColumnTransformer(
         [
-            ("woe", binning),
-            ("regression", LogisticRegression(C=params["scorecard"]["C"], max_iter=1000)),
+            ("categories", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_COLUMNS)),
+            ("numbers", StandardScaler(), list(NUMERIC_COLUMNS)),
         ]
     )
-    challenger_params = params["challenger"]
-    challenger = Pipeline(
-        [
-            (
-                "encode",
-                ColumnTransformer(
-                    [
-                        (
-                            "categories",
-                            OrdinalEncoder(
-                                handle_unknown="use_encoded_value",
-                                unknown_value=np.nan,
-                                encoded_missing_value=np.nan,
-                            ),
-                            list(CATEGORICAL_COLUMNS),
-                        )
-                    ],
-                    remainder="passthrough",
-                    verbose_feature_names_out=False,
-                ),
-            ),
-            (
-                "boosting",
-                HistGradientBoostingClassifier(
-                    categorical_features=list(range(len(CATEGORICAL_COLUMNS))),
-                    random_state=params["seed"],
-                    **challenger_params,
-                ),
-            ),
-        ]
-    )
-    baseline = Pipeline(
-        [
-            (
-                "encode",
-                ColumnTransformer(
-                    [
-                        (
-                            "categories",
-                            OneHotEncoder(handle_unknown="ignore"),
-                            list(CATEGORICAL_COLUMNS),
-                        ),
-                        ("numbers", StandardScaler(), list(NUMERIC_COLUMNS)),
-                    ]
-                ),
-            ),
-            ("regression", LogisticRegression(C=params["baseline"]["C"], max_iter=1000)),
-        ]
-    )
-    return {"scorecard": scorecard, "challenger": challenger, "baseline": baseline}
+    regression = LogisticRegression(C=params["baseline"]["C"], max_iter=1000)
+    return Pipeline([("encode", encode), ("regression", regression)])
+
+
+def build_candidates(params: dict[str, Any]) -> dict[str, Pipeline]:
+    """Unfitted scorecard (WoE + LR), challenger (gradient boosting) and one-hot LR baseline."""
+    return {
+        "scorecard": _scorecard_candidate(params),
+        "challenger": _challenger_candidate(params),
+        "baseline": _baseline_candidate(params),
+    }
 
 
 def _fit(candidate: Pipeline, applicants: pd.DataFrame, threads: int) -> Pipeline:
@@ -321,6 +307,12 @@ def mlflow_metrics(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
 def applicant_features(applicants: pd.DataFrame) -> pd.DataFrame:
     """Drop id and target: exactly the model's input (the 20 characteristics)."""
     return _features(applicants).reset_index(drop=True)
+
+
+def training_portfolio(applicants_train: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Features of (a stratified sample of) the training split, scored for stability reports."""
+    sample = _sample(applicants_train, params["train_scoring_max_rows"], params["seed"])
+    return applicant_features(sample)
 
 
 # ----------------------------------------------------------------------------- inference nodes

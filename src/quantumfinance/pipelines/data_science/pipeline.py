@@ -108,8 +108,8 @@ def _training_nodes() -> list:
         node(nodes.mlflow_metrics, "model_metrics", "model_metrics_mlflow", name="log_metrics"),
         node(nodes.applicant_features, "applicants_test", "applicants", name="test_features"),
         node(
-            nodes.applicant_features,
-            "applicants_train",
+            nodes.training_portfolio,
+            ["applicants_train", "params:model_training"],
             "applicants_train_features",
             name="train_features",
         ),

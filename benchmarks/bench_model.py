@@ -1,0 +1,96 @@
+"""The full pipeline (ingest -> de -> ds -> reporting) on 100,000 and 1,000,000 synthetic rows.
+
+Each pipeline runs as its own `kedro run` child process in a temporary project copy (the
+repository's data/ and mlflow.db are untouched), exactly as `make run` does. Peak RSS is taken
+per stage by a tiny wrapper (RUSAGE_CHILDREN of a fresh process).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from benchmarks.common import REPO_ROOT, measure
+
+TITLE = "Credit model: ingest -> data_engineering -> data_science -> reporting (synthetic rows)"
+ROWS = (100_000, 1_000_000)
+STAGES = ("ingest", "data_engineering", "data_science", "reporting")
+KEDRO = str(REPO_ROOT / ".venv" / "bin" / "kedro")
+PEAK_RSS_WRAPPER = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(rc)"
+)
+ENV = {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+
+
+def _project_copy(root: Path) -> None:
+    """pyproject + conf/base + empty src/; MLflow store and artifacts inside the copy."""
+    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copytree(REPO_ROOT / "conf" / "base", root / "conf" / "base")
+    (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()
+    mlflow_yml = root / "conf" / "base" / "mlflow.yml"
+    config = yaml.safe_load(mlflow_yml.read_text())
+    config["server"]["mlflow_tracking_uri"] = f"sqlite:///{root / 'mlflow.db'}"
+    config["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(
+        root / "mlartifacts"
+    )
+    mlflow_yml.write_text(yaml.safe_dump(config))
+
+
+def _stage(root: Path, stage: str, params: str) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one `kedro run --pipeline=stage`; raises if it fails."""
+    rss_file = root / "peak_rss_kb"
+    args = [KEDRO, "run", f"--pipeline={stage}", "--params", params]
+    result = measure([sys.executable, "-c", PEAK_RSS_WRAPPER, str(rss_file), *args], root, ENV)
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark stage failed ({result.returncode}): {' '.join(args)}")
+    return result.wall_seconds, int(rss_file.read_text()) / 1024
+
+
+def _one_size(rows: int) -> list[str]:
+    """Table rows for one data size."""
+    with tempfile.TemporaryDirectory(prefix="qf-bench-model-") as tmp:
+        root = Path(tmp)
+        _project_copy(root)
+        params = f"ingest.source=synthetic,ingest.n_rows={rows},ingest.seed=42"
+        figures = {stage: _stage(root, stage, params) for stage in STAGES}
+        metrics = json.loads((root / "data" / "08_reporting" / "metrics.json").read_text())
+    lines = [
+        f"| {rows:,} | {stage} | {wall:.1f} s | {rss:,.0f} MB |"
+        for stage, (wall, rss) in figures.items()
+    ]
+    total = sum(w for w, _ in figures.values())
+    peak = max(r for _, r in figures.values())
+    lines.append(
+        f"| {rows:,} | **end to end** | **{total:.1f} s** | **{peak:,.0f} MB** (largest stage) |"
+    )
+    lines.append(
+        f"| {rows:,} | (model) | CV AUC {metrics['cv_auc']:.3f}, test AUC {metrics['test_auc']:.3f}, "
+        f"KS {metrics['test_ks']:.3f} | chosen: "
+        f"{'challenger' if metrics['chosen_is_challenger'] else 'scorecard'} |"
+    )
+    return lines
+
+
+def run() -> str:
+    rows = [line for n in ROWS for line in _one_size(n)]
+    table = "\n".join(rows)
+    return f"""
+| rows | stage | wall time | peak RSS |
+|---|---|---:|---:|
+{table}
+
+Each stage is one `kedro run --pipeline=<stage> --params "ingest.source=synthetic,ingest.n_rows=N"`
+(process start-up and MLflow logging included). Training cost is bounded on purpose
+(`parameters_data_science.yml`): CV on a stratified sample of at most `cv.max_rows` (20,000),
+the final fit on at most `fit_max_rows` (100,000), the training-split score for PSI on at most
+`train_scoring_max_rows` (200,000); test-set evaluation, scoring with reason codes and the
+reports use every row, so the remaining cost grows linearly with rows.
+"""

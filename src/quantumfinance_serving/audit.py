@@ -7,11 +7,12 @@ be recorded is never returned.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic_core import to_json
 
 from quantumfinance.applicant_schema import FEATURE_COLUMNS
 
@@ -57,9 +58,9 @@ class JsonlAuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        text = b"".join(to_json(r) + b"\n" for r in records)
         try:
-            with self._lock, open(self.path, "a", encoding="utf-8") as sink:
+            with self._lock, open(self.path, "ab") as sink:
                 sink.write(text)
         except OSError as exc:
             raise AuditError(f"audit log {self.path} is not writable: {exc}") from exc

@@ -77,4 +77,6 @@ def test_within_tolerance_is_promoted_and_rollback_moves_champion_back(client, m
     assert registry.main(["rollback", *cli]) == 1
     assert "no previous champion" in capsys.readouterr().err
     assert registry.main(["status", *cli]) == 0
-    assert "champion" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert "aliases=champion " in next(line for line in lines if line.strip().startswith("v1 "))
+    assert "aliases=challenger " in next(line for line in lines if line.strip().startswith("v2 "))

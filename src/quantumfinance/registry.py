@@ -137,8 +137,12 @@ def status(client: MlflowClient, name: str = MODEL_NAME) -> str:
     if not versions:
         return f"model '{name}' has no registered version"
     lines = [f"model '{name}' (champion history: {','.join(_history(client, name)) or '-'})"]
+    # search results carry no aliases; the registered model has the alias -> version map.
+    by_version: dict[str, list[str]] = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
     for v in versions:
-        aliases = ",".join(v.aliases) or "-"
+        aliases = ",".join(sorted(by_version.get(str(v.version), []))) or "-"
         auc = _metric(client, v)
         auc_text = f"{auc:.4f}" if auc is not None else "n/a"
         lines.append(

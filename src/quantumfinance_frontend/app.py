@@ -6,7 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).parent / "pages"
+# Not `pages/`: Streamlit would also auto-register that folder (legacy multipage mode), giving a
+# second navigation that bypasses this file when a page URL is opened directly.
+PAGES = Path(__file__).parent / "views"
 
 st.set_page_config(
     page_title="QuantumFinance credit scoring", page_icon=":material/credit_score:", layout="wide"

@@ -186,9 +186,11 @@ def score_gauge(score: float, bands: list[dict[str, Any]]) -> alt.Chart:
     return (bars + names + tick + text).properties(height=110, padding={"top": 30})
 
 
-def _decision_scale() -> alt.Scale:
-    """Approve green, review amber, decline red (anything else grey)."""
-    return alt.Scale(domain=[*DECISION_COLOURS, ""], range=[*DECISION_COLOURS.values(), "#90a4ae"])
+def _decision_scale(with_unknown: bool = True) -> alt.Scale:
+    """Approve green, review amber, decline red (a band without a decision grey)."""
+    extra = [("", "#90a4ae")] if with_unknown else []
+    pairs = [*DECISION_COLOURS.items(), *extra]
+    return alt.Scale(domain=[d for d, _ in pairs], range=[c for _, c in pairs])
 
 
 def reason_chart(reasons: list[dict[str, Any]]) -> alt.Chart:
@@ -234,7 +236,7 @@ def score_histogram(scores: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("score:Q", bin=alt.Bin(maxbins=30), title="Score"),
             y=alt.Y("count():Q", title="Applicants"),
-            color=alt.Color("decision:N", scale=_decision_scale()),
+            color=alt.Color("decision:N", scale=_decision_scale(with_unknown=False)),
         )
         .properties(height=260)
     )

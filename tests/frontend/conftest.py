@@ -24,11 +24,21 @@ APP = Path(__file__).resolve().parents[2] / "src" / "quantumfinance_frontend" / 
 
 @dataclass
 class ScoringApi:
-    """A running API process, its URL and a valid plain key."""
+    """A started API process, its URL and a valid plain key."""
 
     url: str
     key: str
     process: BackgroundProcess
+
+    def wait(self, ready: bool = True) -> ScoringApi:
+        """Until /ready answers 200 (model loaded) — or only /health, for a model that can't load."""
+        probe = "/ready" if ready else "/health"
+        self.process.wait_ready(
+            lambda: requests.get(self.url + probe, timeout=2).status_code == 200,
+            150,
+            f"scoring API {self.url}",
+        )
+        return self
 
     def score(self, applicant: dict) -> dict:
         """The API's own answer for an applicant: what the page must show."""
@@ -39,11 +49,8 @@ class ScoringApi:
         return response.json()
 
 
-def start_api(project, log_dir: Path, ready: bool = True, **settings: str) -> ScoringApi:
-    """Start `python -m quantumfinance_serving` on the trained model; wait until it is ready.
-
-    With ready=False only until it answers /health (for a model that cannot load).
-    """
+def launch_api(project, log_dir: Path, **settings: str) -> ScoringApi:
+    """Start `python -m quantumfinance_serving` on the trained model (call .wait() before use)."""
     key, entry = new_key("frontend-tests")
     port = free_port()
     env = {
@@ -63,20 +70,33 @@ def start_api(project, log_dir: Path, ready: bool = True, **settings: str) -> Sc
         env=env,
         cwd=Path(project.root),
     )
-    url = f"http://127.0.0.1:{port}"
-    probe = "/ready" if ready else "/health"
-    process.wait_ready(
-        lambda: requests.get(url + probe, timeout=2).status_code == 200, 150, "scoring API"
-    )
-    return ScoringApi(url, key, process)
+    return ScoringApi(f"http://127.0.0.1:{port}", key, process)
 
 
 @pytest.fixture(scope="session")
-def scoring_api(trained_project, tmp_path_factory) -> Iterator[ScoringApi]:
-    """The API shared by the front-end tests (generous rate limit)."""
-    api = start_api(trained_project, tmp_path_factory.mktemp("frontend-api"))
-    yield api
-    api.process.stop()
+def api_processes(trained_project, tmp_path_factory) -> Iterator[dict[str, ScoringApi]]:
+    """All API processes the front-end tests need, started together so their loads overlap.
+
+    `main` is shared (generous limit); `limited` allows one score a minute and is stopped by the
+    test that needs an API going away; `no_model` points at a model that does not exist.
+    """
+    log_dir = tmp_path_factory.mktemp("frontend-api")
+    apis = {
+        "main": launch_api(trained_project, log_dir),
+        "limited": launch_api(trained_project, log_dir, QF_RATE_LIMIT="1/minute"),
+        "no_model": launch_api(
+            trained_project, log_dir, QF_MODEL_URI=str(log_dir / "no-such-model")
+        ),
+    }
+    yield apis
+    for api in apis.values():
+        api.process.stop()
+
+
+@pytest.fixture(scope="session")
+def scoring_api(api_processes) -> ScoringApi:
+    """The API shared by the front-end tests, model loaded."""
+    return api_processes["main"].wait()
 
 
 @pytest.fixture(scope="session")

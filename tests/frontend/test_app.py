@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
 from quantumfinance.applicant_schema import BY_NAME, FEATURE_COLUMNS, ID_COLUMN
-from tests.frontend.conftest import APP, ScoringApi, start_api
+from tests.frontend.conftest import APP, ScoringApi
 
 pytestmark = pytest.mark.usefixtures("no_env_override")
 
@@ -29,6 +30,12 @@ def texts(at: AppTest) -> str:
     parts = [e.value for kind in ("markdown", "caption", "error", "warning", "success", "info")
              for e in getattr(at, kind)]  # fmt: skip
     return "\n".join(str(p) for p in parts)
+
+
+def chart_data(chart) -> pd.DataFrame:
+    """The rows an Altair chart on the page was drawn from (Streamlit ships them as Arrow)."""
+    frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
+    return pd.concat(frames, ignore_index=True)
 
 
 def fill_and_submit(at: AppTest, applicant: dict) -> AppTest:
@@ -73,7 +80,11 @@ def test_scored_applicant_shows_decision_reasons_and_model(scoring_api, declined
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert f"credit-score v{version}" in sidebar
     assert f"v{version}" in page  # under the decision
-    assert len(at.get("vega_lite_chart")) == 2  # score gauge + ranked reasons
+    gauge, reasons = at.get("vega_lite_chart")  # score gauge + ranked reasons
+    # The gauge draws the model's own bands (published by /v1/model) around the score.
+    assert f"{expected['band']} · {expected['decision']}" in chart_data(gauge)["label"].tolist()
+    assert "does not publish the band cutoffs" not in page
+    assert len(chart_data(reasons)) == len(expected["reason_codes"])
 
 
 def test_batch_reports_the_bad_row_and_field_and_scores_the_rest(scoring_api, test_applicants):
@@ -84,7 +95,7 @@ def test_batch_reports_the_bad_row_and_field_and_scores_the_rest(scoring_api, te
     content = upload.to_csv(index=False).encode()
 
     at = open_app(scoring_api.url, scoring_api.key)
-    at.switch_page("pages/batch_scoring.py").run()
+    at.switch_page("views/batch_scoring.py").run()
     at.file_uploader(key="applicants_csv").set_value(("applicants.csv", content, "text/csv"))
     at.run()
 
@@ -114,7 +125,7 @@ def test_model_page_shows_version_and_metrics(scoring_api):
         f"{scoring_api.url}/v1/model", headers={"x-api-key": scoring_api.key}, timeout=10
     ).json()
     at = open_app(scoring_api.url, scoring_api.key)
-    at.switch_page("pages/model.py").run()
+    at.switch_page("views/model.py").run()
 
     assert not at.exception
     assert f"credit-score v{info['version']}" in at.subheader[0].value
@@ -132,8 +143,8 @@ def test_wrong_key_is_explained_not_traced(scoring_api, declined_applicant):
     assert "API key was refused" in texts(at)
 
 
-def test_rate_limit_then_api_stopped(trained_project, tmp_path, declined_applicant):
-    api = start_api(trained_project, tmp_path, QF_RATE_LIMIT="1/minute")
+def test_rate_limit_then_api_stopped(api_processes, declined_applicant):
+    api = api_processes["limited"].wait()
     try:
         at = fill_and_submit(open_app(api.url, api.key), declined_applicant[0])
         assert "Decision:" in texts(at)
@@ -149,23 +160,20 @@ def test_rate_limit_then_api_stopped(trained_project, tmp_path, declined_applica
     at.run()  # the officer clicks on: the API is gone
     assert not at.exception
     assert any("API down" in e.value for e in at.sidebar.error)
-    at.switch_page("pages/model.py").run()
+    at.switch_page("views/model.py").run()
     assert not at.exception
     assert any("scoring service is unavailable" in e.value for e in at.main.error)
     assert "Traceback" not in texts(at)
 
 
-def test_model_not_loaded_is_a_friendly_503(trained_project, tmp_path, test_applicants):
-    missing = str(tmp_path / "no-such-model")
-    api = start_api(trained_project, tmp_path, ready=False, QF_MODEL_URI=missing)
-    try:
-        at = fill_and_submit(open_app(api.url, api.key), as_payload(test_applicants.iloc[0]))
+def test_model_not_loaded_is_a_friendly_503(api_processes, test_applicants):
+    api = api_processes["no_model"].wait(ready=False)
+    assert requests.get(f"{api.url}/ready", timeout=5).status_code == 503
+    at = fill_and_submit(open_app(api.url, api.key), as_payload(test_applicants.iloc[0]))
 
-        assert not at.exception
-        assert any("API up, model not available" in w.value for w in at.sidebar.warning)
-        assert any("model is not ready" in w.value for w in at.main.warning)
-    finally:
-        api.process.stop()
+    assert not at.exception
+    assert any("API up, model not available" in w.value for w in at.sidebar.warning)
+    assert any("model is not ready" in w.value for w in at.main.warning)
 
 
 def test_template_is_a_valid_upload():

@@ -27,8 +27,11 @@ with friendly_errors():
     st.subheader(model_label(info))
     facts = ("version", "alias", "run_id", "uri", "loaded_at")
     st.table(
-        {"": [label for label in facts if info.get(label)]}
-        | {"value": [str(info[label]) for label in facts if info.get(label)]}
+        {
+            "about the model": [fact for fact in facts if info.get(fact)],
+            "value": [str(info[fact]) for fact in facts if info.get(fact)],
+        },
+        hide_index=True,
     )
     if info.get("last_reload_error"):
         st.warning(

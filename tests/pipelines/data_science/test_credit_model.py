@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from quantumfinance.applicant_schema import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, NUMERIC_COLUMNS
 from quantumfinance.pipelines.data_science import nodes
+from tests.conftest import run_pipelines
 
 OUTPUT_COLUMNS = ["pd", "score", "band", "decision", "reason_codes"]
 
@@ -26,13 +27,6 @@ def _plain_reasons(value) -> list[dict[str, str]]:
 def credit_model(trained_project) -> nodes.CreditModel:
     with (trained_project.root / "data/06_models/credit_model.pkl").open("rb") as handle:
         return pickle.load(handle)
-
-
-@pytest.fixture(scope="module")
-def ds_params(trained_project) -> dict:
-    return yaml.safe_load(
-        (trained_project.root / "conf/base/parameters_data_science.yml").read_text()
-    )
 
 
 def test_champion_model_scores_the_test_set_exactly_as_the_pipeline(trained_project):
@@ -107,16 +101,36 @@ def test_best_applicant_has_no_reason_and_a_worst_bin_comes_first(trained_projec
     assert tested == 4
 
 
-def test_same_seed_gives_identical_metrics(trained_project, ds_params):
-    train = pd.read_parquet(trained_project.root / "data/05_model_input/applicants_train.parquet")
-    params = ds_params["model_training"]
-    cv = nodes.cross_validate_candidates(train, params)
-    test = nodes.evaluate_on_test(
-        nodes.fit_candidates(train, params), trained_project.applicants_test
-    )
-    chosen = nodes.select_candidate(cv, ds_params["model_selection"])
-    again = nodes.model_metrics(cv, test, chosen)
-    assert again == trained_project.metrics
+@pytest.fixture(scope="module")
+def rerun_with_strict_gate(trained_project) -> Iterator[dict]:
+    """ds run a second time, same seed, with a gate no model can pass (min_auc 0.99)."""
+    client = MlflowClient(tracking_uri=trained_project.tracking_uri)
+    before = client.get_model_version_by_alias("credit-score", "champion")
+    strict = {"promotion": {"min_auc": 0.99, "tolerance": 0.01}}
+    run_pipelines(trained_project.root, trained_project.tracking_uri, ["data_science"], strict)
+    after = client.get_model_version_by_alias("credit-score", "challenger")
+    yield {"client": client, "first": before, "second": after}
+    # The session fixture is shared: leave its registry as other test groups expect it.
+    client.set_registered_model_alias("credit-score", "challenger", before.version)
+
+
+def test_same_seed_gives_identical_metrics_on_a_second_run(rerun_with_strict_gate):
+    client = rerun_with_strict_gate["client"]
+    first, second = rerun_with_strict_gate["first"], rerun_with_strict_gate["second"]
+    assert first.run_id != second.run_id
+    first_metrics = client.get_run(first.run_id).data.metrics
+    second_metrics = client.get_run(second.run_id).data.metrics
+    assert "test_auc" in first_metrics and first_metrics == second_metrics
+
+
+def test_worse_candidate_is_not_promoted_by_the_pipeline_run(rerun_with_strict_gate):
+    client = rerun_with_strict_gate["client"]
+    first, second = rerun_with_strict_gate["first"], rerun_with_strict_gate["second"]
+    assert int(second.version) == int(first.version) + 1
+    assert client.get_model_version_by_alias("credit-score", "champion").version == first.version
+    tags = client.get_model_version("credit-score", second.version).tags
+    assert tags["promotion"] == "kept_champion"
+    assert "min_auc 0.99" in tags["promotion_reason"]
 
 
 def test_missing_characteristic_is_named(credit_model, trained_project):

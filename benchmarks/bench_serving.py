@@ -123,12 +123,14 @@ def _wrk(url: str, body: str, headers: dict[str, str], concurrency: int, workdir
 
 
 def _batch_ms(url: str, payload: dict, headers: dict[str, str]) -> tuple[float, float]:
-    """(median, best) milliseconds of BATCH_REPEATS sequential calls."""
+    """(median, best) milliseconds of BATCH_REPEATS sequential calls (body encoded beforehand)."""
     times = []
+    body = json.dumps(payload).encode()
+    headers = {**headers, "Content-Type": "application/json"}
     with httpx.Client(timeout=120) as client:
         for _ in range(BATCH_REPEATS + 1):
             start = time.perf_counter()
-            response = client.post(url, json=payload, headers=headers)
+            response = client.post(url, content=body, headers=headers)
             elapsed = (time.perf_counter() - start) * 1000
             response.raise_for_status()
             times.append(elapsed)

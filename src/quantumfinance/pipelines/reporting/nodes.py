@@ -5,17 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")  # headless: reports are files, never windows
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from quantumfinance.applicant_schema import FEATURE_COLUMNS, TARGET_COLUMN  # noqa: E402
+from quantumfinance.applicant_schema import FEATURE_COLUMNS, TARGET_COLUMN
 
 EPSILON = 1e-6  # floor for empty PSI buckets so that ln() stays finite
 
@@ -62,7 +57,10 @@ def calibration_table(outcomes: pd.DataFrame, n_bins: int) -> pd.DataFrame:
 
 
 def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Any]:
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    # A bare Figure needs no pyplot backend: headless-safe, and importing this module (as
+    # `%load_ext kedro.ipython` does) leaves a notebook's inline backend alone.
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     return fig, ax

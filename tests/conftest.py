@@ -64,23 +64,23 @@ class TrainedProject:
 def mlflow_tracking(uri: str) -> Iterator[None]:
     """Set MLflow's global tracking/registry URI (and env var) temporarily."""
 
-    saved = (
-        _tracking_service.utils._tracking_uri,
-        registry_utils._registry_uri,
-        os.environ.get("MLFLOW_TRACKING_URI"),
-    )
+    # mlflow.set_registry_uri also sets MLFLOW_REGISTRY_URI: restore both env vars, or the
+    # registry of one test's store leaks into the next.
+    env_names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved_uris = (_tracking_service.utils._tracking_uri, registry_utils._registry_uri)
+    saved_env = {name: os.environ.get(name) for name in env_names}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
         yield
     finally:
-        _tracking_service.utils._tracking_uri = saved[0]
-        registry_utils._registry_uri = saved[1]
-        if saved[2] is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved[2]
+        _tracking_service.utils._tracking_uri, registry_utils._registry_uri = saved_uris
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def make_project_copy(root: Path) -> str:

@@ -22,7 +22,8 @@ def _dvc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
         "KEDRO_DISABLE_TELEMETRY": "true",
     }
-    env.pop("MLFLOW_TRACKING_URI", None)  # the stages use the copy's own local store
+    for name in [n for n in env if n.startswith("MLFLOW_")]:
+        env.pop(name)  # the stages use the copy's own local store, not another test's
     return subprocess.run(
         [str(REPO_ROOT / ".venv" / "bin" / "dvc"), *args],
         cwd=cwd,

@@ -8,57 +8,26 @@ per stage by a tiny wrapper (RUSAGE_CHILDREN of a fresh process).
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
-from benchmarks.common import REPO_ROOT, measure
+from benchmarks.common import KEDRO, measure_with_peak, project_copy
 
 TITLE = "Credit model: ingest -> data_engineering -> data_science -> reporting (synthetic rows)"
 ROWS = (100_000, 1_000_000)
 STAGES = ("ingest", "data_engineering", "data_science", "reporting")
-KEDRO = str(REPO_ROOT / ".venv" / "bin" / "kedro")
-PEAK_RSS_WRAPPER = (
-    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
-    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
-    "sys.exit(rc)"
-)
-ENV = {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
-
-
-def _project_copy(root: Path) -> None:
-    """pyproject + conf/base + empty src/; MLflow store and artifacts inside the copy."""
-    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copytree(REPO_ROOT / "conf" / "base", root / "conf" / "base")
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()
-    mlflow_yml = root / "conf" / "base" / "mlflow.yml"
-    config = yaml.safe_load(mlflow_yml.read_text())
-    config["server"]["mlflow_tracking_uri"] = f"sqlite:///{root / 'mlflow.db'}"
-    config["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(
-        root / "mlartifacts"
-    )
-    mlflow_yml.write_text(yaml.safe_dump(config))
 
 
 def _stage(root: Path, stage: str, params: str) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of one `kedro run --pipeline=stage`; raises if it fails."""
-    rss_file = root / "peak_rss_kb"
-    args = [KEDRO, "run", f"--pipeline={stage}", "--params", params]
-    result = measure([sys.executable, "-c", PEAK_RSS_WRAPPER, str(rss_file), *args], root, ENV)
-    if result.returncode != 0:
-        raise RuntimeError(f"benchmark stage failed ({result.returncode}): {' '.join(args)}")
-    return result.wall_seconds, int(rss_file.read_text()) / 1024
+    return measure_with_peak([KEDRO, "run", f"--pipeline={stage}", "--params", params], root)
 
 
 def _one_size(rows: int) -> list[str]:
     """Table rows for one data size."""
     with tempfile.TemporaryDirectory(prefix="qf-bench-model-") as tmp:
         root = Path(tmp)
-        _project_copy(root)
+        project_copy(root)
         params = f"ingest.source=synthetic,ingest.n_rows={rows},ingest.seed=42"
         figures = {stage: _stage(root, stage, params) for stage in STAGES}
         metrics = json.loads((root / "data" / "08_reporting" / "metrics.json").read_text())

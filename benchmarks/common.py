@@ -5,13 +5,25 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+KEDRO = str(REPO_ROOT / ".venv" / "bin" / "kedro")
+BENCH_ENV = {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+# Runs a command and records ITS peak RSS: RUSAGE_CHILDREN of a fresh process, so earlier
+# benchmarks in the same `python -m benchmarks` process cannot leak into the figure.
+_PEAK_RSS_WRAPPER = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(rc)"
+)
 
 
 @dataclass(frozen=True)
@@ -58,3 +70,29 @@ def machine_description() -> str:
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
         f"{mem_gb:.0f} GB RAM, Python {platform.python_version()}"
     )
+
+
+def project_copy(root: Path) -> None:
+    """pyproject + conf/base + empty src/ in `root`; MLflow store and artifacts inside the copy."""
+    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copytree(REPO_ROOT / "conf" / "base", root / "conf" / "base")
+    (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()
+    mlflow_yml = root / "conf" / "base" / "mlflow.yml"
+    config = yaml.safe_load(mlflow_yml.read_text())
+    config["server"]["mlflow_tracking_uri"] = f"sqlite:///{root / 'mlflow.db'}"
+    config["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"] = str(
+        root / "mlartifacts"
+    )
+    mlflow_yml.write_text(yaml.safe_dump(config))
+
+
+def measure_with_peak(args: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one command run in `cwd`; raises if it fails."""
+    rss_file = cwd / "peak_rss_kb"
+    result = measure(
+        [sys.executable, "-c", _PEAK_RSS_WRAPPER, str(rss_file), *args], cwd, BENCH_ENV
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark command failed ({result.returncode}): {' '.join(args)}")
+    return result.wall_seconds, int(rss_file.read_text()) / 1024

@@ -24,6 +24,7 @@ from mlflow.tracking import _tracking_service
 from mlflow.tracking._model_registry import utils as registry_utils
 
 from quantumfinance.pipeline_registry import register_pipelines
+from quantumfinance.registry import MODEL_NAME
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -108,13 +109,47 @@ def run_pipelines(root: Path, uri: str, names: list[str], extra_params: dict | N
     """Run each pipeline in its own KedroSession (so that ds logs its model)."""
 
     bootstrap_project(root)
+    model_run_id: str | None = None
     with mlflow_tracking(uri):
         for name in names:
-            with KedroSession.create(
-                project_path=root, env="local", runtime_params=extra_params
-            ) as session:
-                session.run(pipeline_names=[name])
+            # reporting logs into the model's run (mlflow.yml: run.id = QF_MLFLOW_RUN_ID), so a
+            # registered version carries its own plots; only around that session, as run_all does.
+            resume = model_run_id if name == "reporting" else None
+            with model_run(resume):
+                with KedroSession.create(
+                    project_path=root, env="local", runtime_params=extra_params
+                ) as session:
+                    session.run(pipeline_names=[name])
             close_stale_mlflow_runs()
+            if name == "data_science":
+                model_run_id = latest_model_run_id()
+
+
+def latest_model_run_id() -> str:
+    """The run that logged the newest registered version of the credit model."""
+    versions = mlflow.MlflowClient().search_model_versions(f"name='{MODEL_NAME}'")
+    return max(versions, key=lambda v: int(v.version)).run_id
+
+
+@contextlib.contextmanager
+def model_run(run_id: str | None) -> Iterator[None]:
+    """Set QF_MLFLOW_RUN_ID for the block (unset when ``run_id`` is None), then restore it.
+
+    Resuming a run renames it after the resuming pipeline (MLflow's start_run passes the
+    run name): the original name is put back so the model's run still reads as the ds run.
+    """
+    saved = os.environ.pop("QF_MLFLOW_RUN_ID", None)
+    name = mlflow.MlflowClient().get_run(run_id).info.run_name if run_id else None
+    if run_id:
+        os.environ["QF_MLFLOW_RUN_ID"] = run_id
+    try:
+        yield
+    finally:
+        os.environ.pop("QF_MLFLOW_RUN_ID", None)
+        if saved is not None:
+            os.environ["QF_MLFLOW_RUN_ID"] = saved
+        if run_id:
+            mlflow.MlflowClient().update_run(run_id, name=name)
 
 
 def close_stale_mlflow_runs() -> None:

@@ -30,14 +30,18 @@ def test_reports_are_written_and_logged(trained_project):
     folder = trained_project.root / "data/08_reporting"
     for name in REPORTS:
         assert (folder / name).stat().st_size > 0, name
-    client = MlflowClient(tracking_uri=trained_project.tracking_uri)
-    runs = client.search_runs(
-        [client.get_experiment_by_name("quantumfinance").experiment_id],
-        "tags.mlflow.runName = 'reporting'",
-    )
-    assert len(runs) == 1
-    logged = {a.path for a in client.list_artifacts(runs[0].info.run_id, "reporting")}
+    uri = trained_project.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    # reporting resumes the model's run (QF_MLFLOW_RUN_ID): the registered version carries its
+    # own report, and no separate reporting run exists.
+    champion = client.get_model_version_by_alias("credit-score", "champion")
+    run = client.get_run(champion.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "data_science"  # resuming renamed it; the helper restores it
+    logged = {a.path for a in client.list_artifacts(champion.run_id, "reporting")}
     assert {f"reporting/{n}" for n in REPORTS if n != "metrics.json"} <= logged
+    experiment = client.get_experiment_by_name("quantumfinance").experiment_id
+    assert not client.search_runs([experiment], "tags.mlflow.runName = 'reporting'")
 
 
 def test_ks_curve_matches_the_logged_ks(trained_project):

@@ -25,6 +25,28 @@ class ModelNotReady(RuntimeError):
     """No model has been loaded (yet)."""
 
 
+class PlotNotFound(LookupError):
+    """The served model has no reporting plot of that name."""
+
+
+@dataclass(frozen=True)
+class ReportingPlot:
+    """A PNG the reporting pipeline logs into the model's run (conf/base/catalog_reporting.yml)."""
+
+    name: str  # URL segment: /v1/model/plots/{name}
+    title: str  # caption shown by the front end
+    artifact_path: str  # inside the model's MLflow run
+
+
+REPORTING_PLOTS = (
+    ReportingPlot("roc", "ROC curve", "reporting/roc.png"),
+    ReportingPlot("ks", "KS curve", "reporting/ks.png"),
+    ReportingPlot("calibration", "Calibration", "reporting/calibration.png"),
+    ReportingPlot("score_distribution", "Score distribution", "reporting/score_distribution.png"),
+)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 @dataclass(frozen=True)
 class ModelIdentity:
     """Where a model came from: enough to pin, report and compare versions."""
@@ -86,6 +108,7 @@ class LoadedModel:
     metrics: dict[str, float]
     fast_path: PipelineFastPath | None
     policy: dict[str, Any] | None = None
+    plots: dict[str, bytes] = field(default_factory=dict)  # name -> PNG, see REPORTING_PLOTS
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
     def predict(self, applicants: pd.DataFrame) -> pd.DataFrame:
@@ -93,6 +116,21 @@ class LoadedModel:
         if self.fast_path is not None:
             return self.fast_path.predict(applicants)
         return self.pyfunc.predict(applicants)
+
+    def plot_paths(self, prefix: str) -> dict[str, str]:
+        """Title -> URL path of every plot this version carries, in REPORTING_PLOTS order."""
+        return {p.title: f"{prefix}/{p.name}" for p in REPORTING_PLOTS if p.name in self.plots}
+
+    def plot(self, name: str) -> bytes:
+        """One plot's PNG bytes; PlotNotFound (naming the ones there are) otherwise."""
+        if name not in self.plots:
+            known = ", ".join(self.plots) or "none"
+            version = self.identity.version or self.identity.uri
+            raise PlotNotFound(
+                f"no plot {name!r} for model {self.identity.name} version {version}; "
+                f"available: {known}"
+            )
+        return self.plots[name]
 
 
 def applicants_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -157,6 +195,39 @@ def _published_policy(pyfunc: Any) -> dict[str, Any] | None:
     return None
 
 
+def run_plots(identity: ModelIdentity) -> dict[str, bytes]:
+    """The reporting PNGs logged into a registered version's run, read into memory.
+
+    Read at load time so that the plots are swapped together with the model and survive a
+    tracking-server outage. Display data: a missing or unreadable plot is left out, never an
+    error. A model loaded by path has no registry version, hence no run to read from.
+    """
+    if identity.version is None or not identity.run_id:
+        return {}
+    import tempfile  # noqa: PLC0415
+
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    client = MlflowClient()
+    plots: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="qf-plots-") as tmp:
+        for plot in REPORTING_PLOTS:
+            try:
+                local = client.download_artifacts(identity.run_id, plot.artifact_path, tmp)
+                content = Path(local).read_bytes()
+            except Exception as exc:  # noqa: BLE001 - not logged (e.g. no reporting run yet)
+                logger.info("%s of run %s: %s", plot.artifact_path, identity.run_id, exc)
+                continue
+            if content.startswith(PNG_SIGNATURE):
+                plots[plot.name] = content
+            else:
+                logger.warning("%s of run %s is not a PNG", plot.artifact_path, identity.run_id)
+    missing = [p.artifact_path for p in REPORTING_PLOTS if p.name not in plots]
+    if missing:
+        logger.warning("run %s serves without %s", identity.run_id, ", ".join(missing))
+    return plots
+
+
 def load(uri: str, use_fast_path: bool) -> LoadedModel:
     """Resolve, load and warm up a model; check the fast path against predict on an example."""
     import mlflow  # noqa: PLC0415
@@ -170,7 +241,12 @@ def load(uri: str, use_fast_path: bool) -> LoadedModel:
         except TypeError as exc:
             logger.warning("fast path off for %s: %s", identity.load_uri, exc)
     model = LoadedModel(
-        identity, pyfunc, _run_metrics(identity.run_id), fast_path, _published_policy(pyfunc)
+        identity,
+        pyfunc,
+        _run_metrics(identity.run_id),
+        fast_path,
+        _published_policy(pyfunc),
+        run_plots(identity),
     )
     sample = applicants_frame([example_applicant()])
     expected = pyfunc.predict(sample.copy())

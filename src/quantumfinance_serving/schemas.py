@@ -97,6 +97,12 @@ class ModelInfo(BaseModel):
     last_reload_error: str | None = Field(
         None, description="Why the latest reload failed (the model above keeps serving)"
     )
+    plots: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reporting plots of the model's run: title -> API path of the PNG "
+        "(GET it with the same x-api-key); a plot the run did not log is absent",
+        examples=[{"ROC curve": "/v1/model/plots/roc"}],
+    )
 
 
 class Status(BaseModel):

@@ -133,6 +133,11 @@ def test_model_page_shows_version_and_metrics(scoring_api):
     assert info["metrics"], "the API should report the training run's metrics"
     for name, value in info["metrics"].items():
         assert shown[name.replace("_", " ")] == f"{value:.3f}"
+    # the reporting plots of the model's run, fetched from the API with the key
+    assert len(info["plots"]) == 4, info["plots"]
+    captions = [caption for image in at.main.image for caption in image.captions]
+    assert captions == list(info["plots"]), captions
+    assert all(url for image in at.main.image for url in image.value)
 
 
 def test_wrong_key_is_explained_not_traced(scoring_api, declined_applicant):

@@ -21,6 +21,15 @@ def show_metrics(metrics: dict[str, Any]) -> None:
             col.metric(name.replace("_", " "), shown)
 
 
+def show_plots(api: Any, plots: dict[str, str], per_row: int = 2) -> None:
+    """Every plot the API lists (title -> API path), fetched with the key, ``per_row`` a row."""
+    items = list(plots.items())
+    for start in range(0, len(items), per_row):
+        row = items[start : start + per_row]
+        for column, (title, path) in zip(st.columns(per_row), row, strict=False):
+            column.image(api.get_bytes(path), caption=title)
+
+
 with friendly_errors():
     api = client()
     info = api.model_info()
@@ -46,15 +55,11 @@ with friendly_errors():
     st.subheader("Reporting plots")
     plots = info.get("plots") or {}
     if plots:
-        for column, (title, path) in zip(
-            st.columns(min(3, len(plots))), plots.items(), strict=False
-        ):
-            column.image(api.get_bytes(path), caption=title)
+        show_plots(api, plots)
     else:
         st.info(
-            "The API does not serve the reporting plots (ROC, KS, calibration, score "
-            "distribution) yet. They are the `reporting/roc.png`, `reporting/ks.png`, "
-            "`reporting/calibration.png` artifacts of the reporting MLflow run "
-            f"(model run id `{info.get('run_id') or '?'}`), and `data/08_reporting/` after "
-            "`make run`."
+            "The API lists no reporting plots (ROC, KS, calibration, score distribution) for "
+            f"this model: its run (`{info.get('run_id') or '?'}`) has no `reporting/*.png` "
+            "artifacts, or it is served from a local directory. `make run` logs them into the "
+            "model's run (`kedro run --pipeline=reporting` with `QF_MLFLOW_RUN_ID=<run id>`)."
         )

@@ -1,15 +1,16 @@
-"""GET /v1/model and POST /v1/admin/reload."""
+"""GET /v1/model, GET /v1/model/plots/{name} and POST /v1/admin/reload."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from quantumfinance_serving.deps import AdminKeyId, KeyId, StoreDep
-from quantumfinance_serving.model_store import ModelStore
+from quantumfinance_serving.model_store import ModelStore, PlotNotFound
 from quantumfinance_serving.schemas import ErrorMessage, ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["model"])
+PLOTS_PATH = "/v1/model/plots"
 
 
 def model_info(store: ModelStore) -> dict:
@@ -25,6 +26,7 @@ def model_info(store: ModelStore) -> dict:
         "loaded_at": model.loaded_at,
         "policy": model.policy,
         "last_reload_error": store.last_error or store.check_error,
+        "plots": model.plot_paths(PLOTS_PATH),
     }
 
 
@@ -36,6 +38,25 @@ def model_info(store: ModelStore) -> dict:
 def get_model(_: KeyId, store: StoreDep) -> dict:
     """The served model: name, registry version, alias, run id and training metrics."""
     return model_info(store)
+
+
+@router.get(
+    "/model/plots/{name}",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}, "description": "The plot as PNG"},
+        401: {"model": ErrorMessage},
+        404: {"model": ErrorMessage, "description": "The served model has no plot of that name"},
+        503: {"model": ErrorMessage},
+    },
+)
+def get_model_plot(name: str, _: KeyId, store: StoreDep) -> Response:
+    """One reporting plot (roc, ks, calibration, score_distribution) of the served model's run."""
+    try:
+        png = store.get().plot(name)
+    except PlotNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    return Response(png, media_type="image/png")
 
 
 @router.post(

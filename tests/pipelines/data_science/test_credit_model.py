@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator
 
 import mlflow
@@ -21,12 +20,6 @@ OUTPUT_COLUMNS = ["pd", "score", "band", "decision", "reason_codes"]
 def _plain_reasons(value) -> list[dict[str, str]]:
     """Reason codes as plain lists of dicts (parquet gives numpy arrays back)."""
     return [{"code": str(r["code"]), "text": str(r["text"])} for r in list(value)]
-
-
-@pytest.fixture(scope="module")
-def credit_model(trained_project) -> nodes.CreditModel:
-    with (trained_project.root / "data/06_models/credit_model.pkl").open("rb") as handle:
-        return pickle.load(handle)
 
 
 def test_champion_model_scores_the_test_set_exactly_as_the_pipeline(trained_project):
@@ -74,7 +67,7 @@ def test_run_is_tagged_with_provenance_and_aliases_set(trained_project):
 
 def _extreme_applicants(credit_model, applicants: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
     """A best-bin applicant (from observed values) and each characteristic's worst value."""
-    points = nodes.characteristic_points(credit_model, applicants)
+    points = nodes.characteristic_points(credit_model, nodes.assign_woe(credit_model, applicants))
     features = applicants[list(FEATURE_COLUMNS)]
     best = {c: features[c].iloc[int(points[c].to_numpy().argmax())] for c in FEATURE_COLUMNS}
     worst = {c: features[c].iloc[int(points[c].to_numpy().argmin())] for c in FEATURE_COLUMNS}
@@ -87,7 +80,8 @@ def test_best_applicant_has_no_reason_and_a_worst_bin_comes_first(trained_projec
     best_frame = pd.DataFrame([best]).astype(applicants[list(FEATURE_COLUMNS)].dtypes.to_dict())
     scored_best = nodes.score_portfolio(credit_model, best_frame)
     assert scored_best.loc[0, "reason_codes"] == []
-    points = nodes.characteristic_points(credit_model, best_frame).iloc[0]
+    best_woe = nodes.assign_woe(credit_model, best_frame)
+    points = nodes.characteristic_points(credit_model, best_woe).iloc[0]
     lost = {c: credit_model.best_points[c] - points[c] for c in FEATURE_COLUMNS}
     assert max(lost.values()) <= credit_model.reason_codes["min_points_lost"]
     tested = 0
@@ -136,4 +130,4 @@ def test_worse_candidate_is_not_promoted_by_the_pipeline_run(rerun_with_strict_g
 def test_missing_characteristic_is_named(credit_model, trained_project):
     applicants = trained_project.applicants_test.drop(columns=["age"])
     with pytest.raises(ValueError, match="age"):
-        nodes.predict_default_probability(credit_model, applicants)
+        nodes.score_portfolio(credit_model, applicants)

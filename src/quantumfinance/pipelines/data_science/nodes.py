@@ -37,6 +37,34 @@ logger = logging.getLogger(__name__)
 CANDIDATES = ("scorecard", "challenger", "baseline")
 
 
+@dataclass(frozen=True)
+class BinLookup:
+    """One characteristic's fitted bins as plain arrays, so inference needs no optbinning transform.
+
+    Numeric: ``bin_woe[i]`` is the WoE of ``[splits[i-1], splits[i])`` (optbinning's
+    ``np.digitize(right=False)``). Categorical: ``category_woe`` per fitted category and
+    ``unknown_woe`` for any other value. Missing values get ``missing_woe``.
+    """
+
+    missing_woe: float
+    splits: np.ndarray | None = None
+    bin_woe: np.ndarray | None = None
+    category_woe: dict[str, float] | None = None
+    unknown_woe: float = 0.0
+
+    def woe_of(self, values: pd.Series) -> np.ndarray:
+        """WoE of each value's bin, exactly as ``OptimalBinning.transform(metric="woe")``."""
+        if self.category_woe is None:
+            x = values.to_numpy(dtype="float64", na_value=np.nan)
+            woe = self.bin_woe[np.searchsorted(self.splits, x, side="right")]
+            woe[np.isnan(x)] = self.missing_woe
+            return woe
+        # Few distinct values per call: look each up once. factorize codes missing values as -1.
+        codes, uniques = pd.factorize(values)
+        table = [self.category_woe.get(u, self.unknown_woe) for u in uniques]
+        return np.array([*table, self.missing_woe])[codes]
+
+
 @dataclass
 class CreditModel:
     """Everything the inference pipeline needs: the chosen estimator, the scorecard, the policy."""
@@ -48,6 +76,7 @@ class CreditModel:
     scaling: dict[str, float]
     policy: dict[str, Any]
     reason_codes: dict[str, Any] = field(default_factory=dict)
+    woe_lookup: dict[str, BinLookup] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -55,10 +84,15 @@ class CreditModel:
 
 def _features(applicants: pd.DataFrame) -> pd.DataFrame:
     """The 20 characteristics in contract order; a clear error names any missing one."""
+    _require_characteristics(applicants)
+    return applicants[list(FEATURE_COLUMNS)]
+
+
+def _require_characteristics(applicants: pd.DataFrame) -> None:
+    """Raise a clear error naming any of the 20 characteristics missing from ``applicants``."""
     missing = [c for c in FEATURE_COLUMNS if c not in applicants.columns]
     if missing:
         raise ValueError(f"applicants is missing the characteristic column(s): {missing}")
-    return applicants[list(FEATURE_COLUMNS)]
 
 
 def _sample(applicants: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -86,6 +120,42 @@ def _scorecard_parts(scorecard: Pipeline) -> tuple[BinningProcess, pd.Series, fl
     binning, regression = scorecard.named_steps["woe"], scorecard.named_steps["regression"]
     coefficients = pd.Series(regression.coef_[0], index=binning.get_support(names=True))
     return binning, coefficients, float(regression.intercept_[0])
+
+
+def _bin_lookup(binned: Any, categories: tuple[str, ...]) -> BinLookup:
+    """Derive one characteristic's lookup by asking its fitted OptimalBinning for every bin's WoE."""
+    if binned.special_codes:
+        raise ValueError(f"{binned.name}: special codes are not supported by the WoE lookup")
+
+    def woe(probes: list, dtype: str) -> np.ndarray:
+        values = np.asarray(probes, dtype=dtype)
+        return np.asarray(binned.transform(values, metric="woe"), dtype="float64")
+
+    if binned.dtype == "numerical":
+        splits = np.asarray(binned.splits, dtype="float64")
+        # One probe per bin: below the first split, then each split (the left edge of its bin).
+        probes = [splits[0] - 1.0, *splits] if len(splits) else [0.0]
+        missing = woe([np.nan], "float64")[0]
+        return BinLookup(missing, splits=splits, bin_woe=woe(probes, "float64"))
+    fitted = [str(c) for group in binned.splits for c in group]
+    fitted += [str(c) for c in getattr(binned, "_cat_others", None) or []]
+    known = list(dict.fromkeys([*categories, *fitted]))
+    # A probe no applicant can send stands for "any other value".
+    *known_woe, unknown = woe([*known, "\x00unseen category"], "object")
+    return BinLookup(
+        woe([np.nan], "object")[0],
+        category_woe={c: float(w) for c, w in zip(known, known_woe, strict=True)},
+        unknown_woe=float(unknown),
+    )
+
+
+def woe_lookup_from(scorecard: Pipeline) -> dict[str, BinLookup]:
+    """Per-characteristic bin lookup (in the scorecard's column order) from the fitted binning."""
+    binning, coefficients, _ = _scorecard_parts(scorecard)
+    return {
+        name: _bin_lookup(binning.get_binned_variable(name), BY_NAME[name].categories)
+        for name in coefficients.index
+    }
 
 
 def evaluate_predictions(target: Any, pd_: Any) -> dict[str, float]:
@@ -230,6 +300,7 @@ def build_credit_model(
         scaling=dict(scoring["scaling"]),
         policy=dict(scoring["policy"]),
         reason_codes=dict(scoring["reason_codes"]),
+        woe_lookup=woe_lookup_from(scorecard),
     )
 
 
@@ -318,72 +389,89 @@ def training_portfolio(applicants_train: pd.DataFrame, params: dict[str, Any]) -
 # ----------------------------------------------------------------------------- inference nodes
 
 
-def predict_default_probability(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.Series:
+def assign_woe(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
+    """WoE of each applicant's bin on every scorecard characteristic, from the fitted lookup."""
+    _require_characteristics(applicants)
+    # Models pickled before the lookup existed derive it here (same values, slower).
+    lookup = getattr(credit_model, "woe_lookup", None) or woe_lookup_from(credit_model.scorecard)
+    woe = np.empty((len(applicants), len(lookup)))
+    for j, (name, bins) in enumerate(lookup.items()):
+        woe[:, j] = bins.woe_of(applicants[name])
+    # Built as BinningProcess.transform builds it: the regression then sees the same layout.
+    return pd.DataFrame(woe, columns=list(lookup), index=applicants.index)
+
+
+def predict_default_probability(
+    credit_model: CreditModel, applicants: pd.DataFrame, applicant_woe: pd.DataFrame
+) -> pd.Series:
     """PD (probability of default) of each applicant from the chosen estimator."""
-    pd_ = credit_model.estimator.predict_proba(_features(applicants))[:, 1]
+    if credit_model.chosen == "scorecard":
+        # The scorecard's own last step on the WoE already assigned: no second binning pass.
+        regression = credit_model.scorecard.named_steps["regression"]
+        pd_ = regression.predict_proba(applicant_woe)[:, 1]
+    else:
+        pd_ = credit_model.estimator.predict_proba(_features(applicants))[:, 1]
     return pd.Series(pd_, index=applicants.index, name="pd")
 
 
-def characteristic_points(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
+def characteristic_points(credit_model: CreditModel, applicant_woe: pd.DataFrame) -> pd.DataFrame:
     """Scorecard points each applicant earns on each characteristic."""
-    binning, coefficients, _ = _scorecard_parts(credit_model.scorecard)
-    woe = pd.DataFrame(
-        binning.transform(_features(applicants), metric="woe"),
-        columns=coefficients.index,
-        index=applicants.index,
-    )
-    return woe.mul(-coefficients, axis=1).pipe(_to_points, credit_model.scaling, False)
+    _, coefficients, _ = _scorecard_parts(credit_model.scorecard)
+    coefficients = coefficients[applicant_woe.columns].to_numpy()
+    points = _to_points(applicant_woe.to_numpy() * -coefficients, credit_model.scaling, False)
+    return pd.DataFrame(points, columns=applicant_woe.columns, index=applicant_woe.index)
 
 
-def _band_of(score: pd.Series, bands: list[dict[str, Any]]) -> pd.Series:
-    """Band name from score cutoffs (bands listed from best to worst, each with ``min_score``)."""
-    ordered = sorted(bands, key=lambda b: b["min_score"], reverse=True)
+def _band_index(score: np.ndarray, ordered: list[dict[str, Any]]) -> np.ndarray:
+    """Index into ``ordered`` bands (best first, each with ``min_score``) of each score."""
     conditions = [score >= b["min_score"] for b in ordered]
-    return pd.Series(
-        np.select(conditions, [b["name"] for b in ordered], default=ordered[-1]["name"]),
-        index=score.index,
-    )
+    return np.select(conditions, np.arange(len(ordered)), default=len(ordered) - 1)
 
 
 def _reasons(points: pd.DataFrame, model: CreditModel) -> list[list[dict[str, str]]]:
     """Up to N reasons per applicant, ranked by points lost against each best bin."""
     settings = model.reason_codes
-    best = pd.Series(model.best_points)[points.columns]
-    lost = (best - points).to_numpy()
+    best = np.array([model.best_points[n] for n in points.columns])
+    lost = best - points.to_numpy()
     order = np.argsort(-lost, axis=1, kind="stable")[:, : settings["max_reasons"]]
-    names = points.columns.to_numpy()
-    texts = {n: f"{BY_NAME[n].description}: {settings['text_suffix']}" for n in names}
-    out = []
-    for row, ranked in zip(lost, order, strict=True):
-        keep = [j for j in ranked if row[j] > settings["min_points_lost"]]
-        out.append([{"code": names[j].upper(), "text": texts[names[j]]} for j in keep])
-    return out
+    kept = np.take_along_axis(lost, order, axis=1) > settings["min_points_lost"]
+    # -1 marks a ranked characteristic that lost too few points to be a reason.
+    ranked = np.where(kept, order, -1).tolist()
+    reasons = [
+        {"code": n.upper(), "text": f"{BY_NAME[n].description}: {settings['text_suffix']}"}
+        for n in points.columns
+    ]
+    return [[reasons[j].copy() for j in row if j >= 0] for row in ranked]
 
 
 def score_applicants(
     default_probability: pd.Series, points: pd.DataFrame, credit_model: CreditModel
 ) -> pd.DataFrame:
     """PD -> score points -> band -> decision -> reason codes, one row per applicant in order."""
-    pd_ = default_probability.clip(1e-9, 1 - 1e-9)
+    pd_ = np.clip(default_probability.to_numpy(dtype="float64"), 1e-9, 1 - 1e-9)
     score = _to_points(np.log((1 - pd_) / pd_), credit_model.scaling).round().astype("int64")
-    band = _band_of(score, credit_model.policy["bands"])
-    decision = band.map(credit_model.policy["decisions"])
+    policy = credit_model.policy
+    ordered = sorted(policy["bands"], key=lambda b: b["min_score"], reverse=True)
+    unmapped = [b["name"] for b in ordered if b["name"] not in policy["decisions"]]
+    if unmapped:
+        raise ValueError(f"scoring policy has no decision for band(s): {unmapped}")
+    band = _band_index(score, ordered)
     return pd.DataFrame(
         {
-            "pd": default_probability.astype("float64"),
+            "pd": default_probability.to_numpy(dtype="float64"),
             "score": score,
-            "band": band.astype(str),
-            "decision": decision.astype(str),
+            "band": np.array([b["name"] for b in ordered], dtype=object)[band],
+            "decision": np.array([policy["decisions"][b["name"]] for b in ordered])[band],
             "reason_codes": _reasons(points, credit_model),
-        },
-        index=default_probability.index,
-    ).reset_index(drop=True)
+        }
+    ).astype({"band": str, "decision": str})
 
 
 def score_portfolio(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
     """Score a whole portfolio (e.g. the training split) with exactly the inference nodes."""
+    woe = assign_woe(credit_model, applicants)
     return score_applicants(
-        predict_default_probability(credit_model, applicants),
-        characteristic_points(credit_model, applicants),
+        predict_default_probability(credit_model, applicants, woe),
+        characteristic_points(credit_model, woe),
         credit_model,
     )

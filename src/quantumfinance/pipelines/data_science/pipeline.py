@@ -40,16 +40,24 @@ def _inference_nodes() -> list:
     """The scoring semantics; tagged both ways so training also scores the test split."""
     tags = ["training", "inference"]
     return [
+        # Bin assignment runs once per call; PD and points both read its WoE.
+        node(
+            nodes.assign_woe,
+            ["credit_model", "applicants"],
+            "applicant_woe",
+            name="assign_woe",
+            tags=tags,
+        ),
         node(
             nodes.predict_default_probability,
-            ["credit_model", "applicants"],
+            ["credit_model", "applicants", "applicant_woe"],
             "default_probability",
             name="predict_default_probability",
             tags=tags,
         ),
         node(
             nodes.characteristic_points,
-            ["credit_model", "applicants"],
+            ["credit_model", "applicant_woe"],
             "characteristic_points",
             name="characteristic_points",
             tags=tags,

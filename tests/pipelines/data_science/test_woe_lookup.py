@@ -1,0 +1,112 @@
+"""The training-time WoE lookup scores exactly as optbinning's transform-based path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from optbinning import BinningProcess
+
+from quantumfinance.applicant_schema import CHARACTERISTICS, FEATURE_COLUMNS
+from quantumfinance.pipelines.data_science import nodes
+from quantumfinance.synthetic import generate_applicants
+
+SYNTHETIC_ROWS = 20_000
+
+
+def _binning(credit_model: nodes.CreditModel) -> BinningProcess:
+    return credit_model.scorecard.named_steps["woe"]
+
+
+def _transform_path(credit_model: nodes.CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
+    """The reference: optbinning's transform for points, the chosen estimator's own predict."""
+    features = applicants[list(FEATURE_COLUMNS)]
+    woe = _binning(credit_model).transform(features, metric="woe")
+    coefficients = nodes._scorecard_parts(credit_model.scorecard)[1]
+    points = woe.mul(-coefficients, axis=1).pipe(nodes._to_points, credit_model.scaling, False)
+    pd_ = pd.Series(credit_model.estimator.predict_proba(features)[:, 1], index=features.index)
+    return nodes.score_applicants(pd_, points, credit_model)
+
+
+def _assert_same_scores(new: pd.DataFrame, reference: pd.DataFrame) -> None:
+    assert list(new.columns) == list(reference.columns)
+    assert new.dtypes.equals(reference.dtypes)
+    np.testing.assert_allclose(new["pd"], reference["pd"], rtol=1e-12, atol=0)
+    for column in ("score", "band", "decision", "reason_codes"):
+        assert new[column].tolist() == reference[column].tolist(), column
+
+
+@pytest.fixture(scope="module")
+def portfolios(trained_project, credit_model) -> dict[str, pd.DataFrame]:
+    """Test split, 20,000 synthetic applicants, and edge values of every characteristic."""
+    test = trained_project.applicants_test[list(FEATURE_COLUMNS)].reset_index(drop=True)
+    synthetic = generate_applicants(SYNTHETIC_ROWS, seed=20_261_126)[list(FEATURE_COLUMNS)]
+    edges = pd.DataFrame(_edge_rows(credit_model, test.iloc[0])).astype(test.dtypes.to_dict())
+    return {"test": test, "synthetic": synthetic, "edges": edges}
+
+
+def _edge_rows(credit_model: nodes.CreditModel, template: pd.Series) -> list[dict]:
+    """One characteristic varied at a time: bounds, integers around every split, all categories."""
+    rows = []
+    for c in CHARACTERISTICS:
+        if c.is_categorical:
+            values = list(c.categories)
+        else:
+            splits = _binning(credit_model).get_binned_variable(c.name).splits
+            values = sorted({c.minimum, c.maximum, *np.floor(splits), *np.ceil(splits)})
+        rows += [{**template.to_dict(), c.name: v} for v in values]
+    return rows
+
+
+@pytest.mark.parametrize("portfolio", ["test", "synthetic", "edges"])
+def test_lookup_path_scores_exactly_as_the_transform_path(credit_model, portfolios, portfolio):
+    applicants = portfolios[portfolio]
+    new = nodes.score_portfolio(credit_model, applicants)
+    _assert_same_scores(new, _transform_path(credit_model, applicants))
+    assert len(new) == len(applicants)
+
+
+@pytest.mark.parametrize("portfolio", ["test", "synthetic", "edges"])
+def test_lookup_woe_and_points_equal_optbinning(credit_model, portfolios, portfolio):
+    applicants = portfolios[portfolio]
+    woe = nodes.assign_woe(credit_model, applicants)
+    expected = _binning(credit_model).transform(applicants[list(FEATURE_COLUMNS)], metric="woe")
+    pd.testing.assert_frame_equal(woe, expected, check_exact=True)
+    coefficients = nodes._scorecard_parts(credit_model.scorecard)[1]
+    points = expected.mul(-coefficients, axis=1).pipe(nodes._to_points, credit_model.scaling, False)
+    pd.testing.assert_frame_equal(
+        nodes.characteristic_points(credit_model, woe), points, check_exact=True
+    )
+
+
+def test_exact_split_points_missing_and_unseen_values_get_optbinning_woe(credit_model, portfolios):
+    """Beyond the integer contract: splits exactly and one ulp either side, NaN, unseen category."""
+    template = portfolios["test"].iloc[0]
+    rows = []
+    for c in CHARACTERISTICS:
+        if c.is_categorical:
+            values = [None, "an unseen category"]
+        else:
+            splits = _binning(credit_model).get_binned_variable(c.name).splits
+            around = [np.nextafter(s, -np.inf) for s in splits] + [
+                np.nextafter(s, np.inf) for s in splits
+            ]
+            values = [np.nan, -1e12, 1e12, *splits, *around]
+        rows += [{**template.to_dict(), c.name: v} for v in values]
+    dtypes = {c.name: ("object" if c.is_categorical else "float64") for c in CHARACTERISTICS}
+    applicants = pd.DataFrame(rows).astype(dtypes)
+    woe = nodes.assign_woe(credit_model, applicants)
+    expected = _binning(credit_model).transform(applicants[list(FEATURE_COLUMNS)], metric="woe")
+    pd.testing.assert_frame_equal(woe, expected, check_exact=True)
+
+
+def test_inference_never_runs_optbinning_transform(credit_model, portfolios, monkeypatch):
+    """The bins are assigned once, by the lookup: a second binning pass would fail this test."""
+    assert list(credit_model.woe_lookup) == list(_binning(credit_model).get_support(names=True))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("BinningProcess.transform called at inference")
+
+    monkeypatch.setattr(BinningProcess, "transform", refuse)
+    scored = nodes.score_portfolio(credit_model, portfolios["test"])
+    assert len(scored) == len(portfolios["test"])

@@ -1,7 +1,9 @@
 """`make run`: ingest -> data_engineering -> data_science -> reporting on the embedded default.
 
 Each pipeline runs as its own `kedro run` (so `ds` logs and registers its model: a summed
-`__default__` cannot, kedro-mlflow issue 690). Then prints AUC, KS, the registered version,
+`__default__` cannot, kedro-mlflow issue 690). `reporting` runs with QF_MLFLOW_RUN_ID = the
+ds run's id (conf/base/mlflow.yml `tracking.run.id`), so its plots and tables are logged into
+the registered model's own run, where the API finds them. Then prints AUC, KS, the registered version,
 whether the promotion gate made it champion, and where the report is.
 
     python -m scripts.run_all [--project PATH] [--env ENV] [--params k=v,...]
@@ -24,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ("ingest", "data_engineering", "data_science", "reporting")
 
 
-def run_pipeline(project: Path, name: str, env: str | None, params: str | None) -> None:
-    """One `kedro run --pipeline=name` in the project folder; stop on failure."""
+def run_pipeline(
+    project: Path, name: str, env: str | None, params: str | None, run_id: str | None = None
+) -> None:
+    """One `kedro run --pipeline=name` in the project folder (into MLflow run `run_id` if given)."""
     kedro = Path(sys.executable).with_name("kedro")
     args = [str(kedro), "run", f"--pipeline={name}"]
     args += [f"--env={env}"] if env else []
@@ -33,17 +37,32 @@ def run_pipeline(project: Path, name: str, env: str | None, params: str | None) 
     sys.stdout.write(f"==> {' '.join(args[1:])}\n")
     sys.stdout.flush()
     env_vars = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    env_vars.pop("QF_MLFLOW_RUN_ID", None)  # a stray value would merge unrelated runs
+    if run_id:
+        env_vars["QF_MLFLOW_RUN_ID"] = run_id
     if subprocess.run(args, cwd=project, env=env_vars, check=False).returncode != 0:
         raise SystemExit(f"`kedro run --pipeline={name}` failed; see the log above")
+
+
+def registry_client(project: Path, env: str | None) -> tuple[MlflowClient, str]:
+    """A client on the project's tracking store and registry, and its URI."""
+    uri = project_tracking_uri(project, env)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
+
+
+def latest_model_run_id(client: MlflowClient) -> str:
+    """The run that logged the newest registered version of the credit model (the last ds run)."""
+    versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+    if not versions:
+        raise SystemExit(f"no version of '{MODEL_NAME}' is registered: did the ds run log it?")
+    return max(versions, key=lambda v: int(v.version)).run_id
 
 
 def summary(project: Path, env: str | None) -> str:
     """AUC, KS, registered version, promotion outcome and report path of the last ds run."""
     metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
-    uri = project_tracking_uri(project, env)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    latest = max(client.search_model_versions(f"name='{MODEL_NAME}'"), key=lambda v: int(v.version))
-    version = version_of_run(client, MODEL_NAME, latest.run_id)
+    client, uri = registry_client(project, env)
+    version = version_of_run(client, MODEL_NAME, latest_model_run_id(client))
     champion = client.get_model_version_by_alias(MODEL_NAME, "champion").version
     outcome = "became champion" if str(champion) == str(version.version) else "kept champion"
     return "\n".join(
@@ -54,7 +73,8 @@ def summary(project: Path, env: str | None) -> str:
             f"Test AUC / KS:    {metrics['test_auc']:.4f} / {metrics['test_ks']:.4f}",
             f"Registered:       {MODEL_NAME} v{version.version} ({uri})",
             f"Promotion:        {outcome} v{champion} - {version.tags.get('promotion_reason', '')}",
-            f"Report:           {project / 'data/08_reporting/model_card.md'}",
+            f"Report:           {project / 'data/08_reporting/model_card.md'}"
+            f" (also in run {version.run_id})",
             "",
         ]
     )
@@ -67,8 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default=None)
     parser.add_argument("--params", default=None, help="passed to every kedro run")
     args = parser.parse_args(argv)
+    client, _ = registry_client(args.project, args.env)
+    model_run_id = None
     for name in PIPELINES:
-        run_pipeline(args.project, name, args.env, args.params)
+        resume = model_run_id if name == "reporting" else None
+        run_pipeline(args.project, name, args.env, args.params, resume)
+        if name == "data_science":
+            model_run_id = latest_model_run_id(client)
+            ds_run_name = client.get_run(model_run_id).info.run_name
+        if resume:
+            # Resuming renames the run after the resuming pipeline (MLflow's start_run passes
+            # the run name): put the ds name back so the model's run reads as the training run.
+            client.update_run(resume, name=ds_run_name)
     sys.stdout.write(summary(args.project, args.env))
     return 0
 

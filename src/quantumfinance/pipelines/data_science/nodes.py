@@ -55,12 +55,13 @@ class BinLookup:
     def woe_of(self, values: pd.Series) -> np.ndarray:
         """WoE of each value's bin, exactly as ``OptimalBinning.transform(metric="woe")``."""
         if self.category_woe is None:
-            x = values.to_numpy(dtype="float64", na_value=np.nan)
+            # np.asarray on the array (not the Series) is the cheap path; pd.NA becomes NaN.
+            x = np.asarray(values.array, dtype="float64")
             woe = self.bin_woe[np.searchsorted(self.splits, x, side="right")]
             woe[np.isnan(x)] = self.missing_woe
             return woe
         # Few distinct values per call: look each up once. factorize codes missing values as -1.
-        codes, uniques = pd.factorize(values)
+        codes, uniques = values.array.factorize()
         table = [self.category_woe.get(u, self.unknown_woe) for u in uniques]
         return np.array([*table, self.missing_woe])[codes]
 
@@ -456,15 +457,16 @@ def score_applicants(
     if unmapped:
         raise ValueError(f"scoring policy has no decision for band(s): {unmapped}")
     band = _band_index(score, ordered)
+    decisions = np.array([policy["decisions"][b["name"]] for b in ordered])
     return pd.DataFrame(
         {
             "pd": default_probability.to_numpy(dtype="float64"),
             "score": score,
-            "band": np.array([b["name"] for b in ordered], dtype=object)[band],
-            "decision": np.array([policy["decisions"][b["name"]] for b in ordered])[band],
+            "band": pd.array(np.array([b["name"] for b in ordered])[band], dtype="str"),
+            "decision": pd.array(decisions[band], dtype="str"),
             "reason_codes": _reasons(points, credit_model),
         }
-    ).astype({"band": str, "decision": str})
+    )
 
 
 def score_portfolio(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:

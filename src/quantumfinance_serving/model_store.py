@@ -8,6 +8,7 @@ functions in the runner's order. tests/serving/test_parity.py proves it equal to
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -134,8 +135,13 @@ class LoadedModel:
 
 
 def applicants_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Validated applicant dicts -> the DataFrame the model's signature expects."""
-    return pd.DataFrame.from_records(records, columns=list(FEATURE_COLUMNS))
+    """Validated applicant dicts -> the DataFrame the model's signature expects.
+
+    Built column by column: from_records walks every row dict through pandas' generic inference
+    (~40 ms for 10,000 applicants); one list per column gives the same frame and dtypes for a
+    fraction of that."""
+    columns = {name: [record[name] for record in records] for name in FEATURE_COLUMNS}
+    return pd.DataFrame(columns, columns=list(FEATURE_COLUMNS))
 
 
 def resolve(uri: str) -> ModelIdentity:
@@ -262,6 +268,19 @@ def load(uri: str, use_fast_path: bool) -> LoadedModel:
     return model
 
 
+def _freeze_long_lived() -> None:
+    """Move everything alive now (modules, the model, its artifacts) out of the cyclic GC's reach.
+
+    With the model loaded ~440,000 objects are tracked and one full collection took 400-550 ms
+    on the (busy) 2-core bench machine; automatic ones land in the middle of requests (tail
+    latency). Frozen objects are still freed by reference counting; the previous model's cycles
+    are collected by the unfreeze + collect here, once per reload instead of on the request path.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class ModelStore:
     """Holds the current model; loads in the background, polls the alias, reloads atomically."""
 
@@ -298,6 +317,7 @@ class ModelStore:
             previous = self.current
             self.current = model
             self.last_error = None
+            _freeze_long_lived()
             logger.info(
                 "serving %s version %s (was %s)",
                 model.identity.name,

@@ -41,10 +41,9 @@ def _results(frame: Any) -> list[dict[str, Any]]:
     scores = frame["score"].to_numpy(dtype=np.int64).tolist()
     bands = [str(b) for b in frame["band"].tolist()]
     decisions = [str(d) for d in frame["decision"].tolist()]
-    reasons = [
-        [{"code": str(r["code"]), "text": str(r["text"])} for r in codes]
-        for codes in frame["reason_codes"].tolist()
-    ]
+    # The inference node already emits plain {"code": str, "text": str} dicts, fresh per row:
+    # passed through as they are (rebuilding them cost ~25 ms per 10,000 rows).
+    reasons = frame["reason_codes"].tolist()
     return [
         {"pd": p, "score": s, "band": b, "decision": d, "reason_codes": r}
         for p, s, b, d, r in zip(pds, scores, bands, decisions, reasons, strict=True)

@@ -63,16 +63,14 @@ class TrainedProject:
 
 @contextlib.contextmanager
 def mlflow_tracking(uri: str) -> Iterator[None]:
-    """Set MLflow's global tracking/registry URI (and env var) temporarily."""
-
-    # mlflow.set_registry_uri also sets MLFLOW_REGISTRY_URI: restore both env vars, or the
-    # registry of one test's store leaks into the next.
+    """Point MLflow's tracking AND registry at `uri` (globals and env vars), restoring all four."""
+    # mlflow.set_tracking_uri / set_registry_uri also set MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI:
+    # restore both env vars, or one test's store leaks into the next.
     env_names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     saved_uris = (_tracking_service.utils._tracking_uri, registry_utils._registry_uri)
     saved_env = {name: os.environ.get(name) for name in env_names}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
         yield
     finally:

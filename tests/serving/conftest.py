@@ -6,7 +6,6 @@ tests that move aliases or cut the registry off work on a copy of its sqlite fil
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from quantumfinance_serving import Settings, create_app
 from quantumfinance_serving.keys import new_key
+from tests.conftest import mlflow_tracking
 from tests.support.services import BackgroundProcess, free_port, port_open, wait_until
 
 PYTHON = sys.executable
@@ -44,33 +44,10 @@ def keys() -> Keys:
     return Keys(valid, admin, revoked, f"{valid_entry},{admin_entry}")
 
 
-@contextmanager
-def mlflow_store(uri: str) -> Iterator[None]:
-    """Point MLflow's tracking AND registry at `uri` (globals and env vars), restoring all four."""
-    import mlflow  # noqa: PLC0415
-    from mlflow.tracking import _tracking_service  # noqa: PLC0415
-    from mlflow.tracking._model_registry import utils as registry_utils  # noqa: PLC0415
-
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    saved_env = {name: os.environ.get(name) for name in names}
-    saved = (_tracking_service.utils._tracking_uri, registry_utils._registry_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        _tracking_service.utils._tracking_uri, registry_utils._registry_uri = saved
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 @pytest.fixture(scope="session")
 def tracking(trained_project) -> Iterator[str]:
     """Point this process's MLflow client at the trained project's registry (restored after)."""
-    with mlflow_store(trained_project.tracking_uri):
+    with mlflow_tracking(trained_project.tracking_uri):
         yield trained_project.tracking_uri
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import mlflow
 
 from quantumfinance.applicant_schema import example_applicant
-from tests.serving.conftest import make_settings, mlflow_store, running_app
+from tests.conftest import mlflow_tracking
+from tests.serving.conftest import make_settings, running_app
 from tests.support.services import wait_until
 
 
@@ -54,7 +55,7 @@ def test_alias_move_under_load_then_registry_outage(keys, trained_project, tmp_p
     # One connection per call, so that removing the file really cuts the registry off.
     monkeypatch.setenv("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
     uri = f"sqlite:///{db}"
-    with mlflow_store(uri):
+    with mlflow_tracking(uri):
         client_mlflow = mlflow.MlflowClient()
         champion = client_mlflow.get_model_version_by_alias("credit-score", "champion")
         settings = make_settings(keys, tmp_path / "a.jsonl", reload_interval_seconds=0.3)

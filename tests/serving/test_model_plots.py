@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 
 from quantumfinance_serving.model_store import REPORTING_PLOTS, ModelIdentity, run_plots
-from tests.serving.conftest import mlflow_store
+from tests.conftest import mlflow_tracking
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -53,7 +53,7 @@ def test_plots_need_the_key_and_unknown_names_are_404(api, keys):
 def test_a_plot_the_run_lacks_is_absent_not_an_error(tmp_path):
     """A run with a ROC PNG, a broken 'KS' file and nothing else yields the ROC plot only."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with mlflow_store(uri):
+    with mlflow_tracking(uri):
         experiment = mlflow.create_experiment("plots", artifact_location=str(tmp_path / "art"))
         folder = tmp_path / "reporting"
         folder.mkdir()

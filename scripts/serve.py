@@ -70,6 +70,15 @@ def wait_for(url: str, process: subprocess.Popen, what: str, timeout: float) -> 
     raise RuntimeError(f"{what} not ready at {url} after {timeout:.0f}s")
 
 
+def served_portfolio(api_url: str, api_key: str) -> str:
+    """The portfolio named by the served model's applicant contract (for the banner)."""
+    try:
+        info = requests.get(f"{api_url}/v1/model", headers={"x-api-key": api_key}, timeout=5)
+        return str(info.json()["contract"]["portfolio"]["name"])
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return "(the API does not name it)"
+
+
 def stop(processes: list[subprocess.Popen]) -> None:
     """Terminate the processes we started (each in its own session), then kill stragglers."""
     for process in processes:
@@ -147,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  Streamlit demo {ui_url}\n"
             f"  Demo API key   {api_key}   (header x-api-key; valid until you stop this)\n"
             f"  Model          {args.model_uri}\n"
+            f"  Portfolio      {served_portfolio(api_url, api_key)}   (the form follows its contract)\n"
             "\n  Ctrl-C stops both.\n"
         )
         while all(p.poll() is None for p in processes):

@@ -78,6 +78,10 @@ class NotReady(ApiError):
     status_code = 503
 
 
+class ContractUnavailable(ApiError):
+    """The API answers but publishes no (valid) applicant contract for its model."""
+
+
 class ServerError(ApiError):
     """Any other unexpected status from the API."""
 
@@ -104,7 +108,7 @@ class ScoringClient:
         return self._request("GET", "/ready", auth=False)
 
     def model_info(self) -> dict[str, Any]:
-        """The served model: name, version, alias, run id, metrics (whatever the API exposes)."""
+        """The served model: name, version, alias, run id, metrics, its applicant `contract`."""
         return self._request("GET", MODEL_PATH)
 
     def score(self, applicant: dict[str, Any]) -> dict[str, Any]:

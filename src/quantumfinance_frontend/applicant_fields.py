@@ -1,75 +1,25 @@
-"""Plain-language labels, help texts and client-side checks, all derived from the applicant contract.
+"""The form's fields, the batch template and the client-side checks, all drawn from the contract.
 
-The contract (`quantumfinance.applicant_schema`) is the single source for names, categories and
-bounds; this module only adds the short labels a loan officer reads on the form.
+The contract is the one the API publishes with its served model (`GET /v1/model` → `contract`):
+names, types, bounds, labels, sections and examples come from there, never from this package, so
+the same front end serves any portfolio. Values are checked with the contract's own rule
+(`Characteristic.problem`), the one the API applies.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import pandas as pd
 
-from quantumfinance.applicant_schema import (
-    BY_NAME,
-    CHARACTERISTICS,
-    FEATURE_COLUMNS,
-    ID_COLUMN,
-    Characteristic,
-    example_applicant,
-    load_german_credit,
-)
+from quantumfinance.contract import ApplicantContract, Characteristic, ContractError
+from quantumfinance_frontend.api_client import ContractUnavailable
 
-LABELS: dict[str, str] = {
-    "checking_status": "Checking account balance",
-    "duration_months": "Loan duration (months)",
-    "credit_history": "Credit history",
-    "purpose": "Loan purpose",
-    "credit_amount": "Amount requested (DM)",
-    "savings_status": "Savings and bonds",
-    "employment_since": "Time in current job",
-    "installment_rate": "Instalment burden (1 = lowest, 4 = highest)",
-    "personal_status_sex": "Personal status and sex",
-    "other_debtors": "Other debtors or guarantors",
-    "residence_since": "Years at current address (class 1–4)",
-    "property": "Most valuable property",
-    "age": "Age (years)",
-    "other_installment_plans": "Other instalment plans",
-    "housing": "Housing",
-    "existing_credits": "Existing credits at this bank",
-    "job": "Job",
-    "num_dependents": "People supported financially",
-    "telephone": "Telephone in own name",
-    "foreign_worker": "Foreign worker",
-}
-
-# Form sections, so the 20 fields read like an application rather than a database row.
-SECTIONS: dict[str, tuple[str, ...]] = {
-    "The loan": ("credit_amount", "duration_months", "purpose", "installment_rate"),
-    "Finances": (
-        "checking_status",
-        "savings_status",
-        "credit_history",
-        "existing_credits",
-        "other_installment_plans",
-        "other_debtors",
-        "property",
-    ),
-    "The applicant": (
-        "age",
-        "personal_status_sex",
-        "num_dependents",
-        "employment_since",
-        "job",
-        "housing",
-        "residence_since",
-        "telephone",
-        "foreign_worker",
-    ),
-}
+MISSING_LABEL = "Unknown / missing"
+EXAMPLE_ID = "A-0001"
 
 
 @dataclass(frozen=True)
@@ -81,38 +31,108 @@ class RowProblem:
     problem: str
 
 
-def label(name: str) -> str:
-    """The plain-language label of a field."""
-    return LABELS.get(name, name.replace("_", " ").capitalize())
+def contract_from_model_info(info: dict[str, Any]) -> ApplicantContract:
+    """The served model's contract from a `GET /v1/model` answer (ContractUnavailable if none)."""
+    data = info.get("contract") if isinstance(info, dict) else None
+    if not isinstance(data, dict):
+        raise ContractUnavailable(
+            "The scoring API does not publish the applicant contract of its model "
+            "(GET /v1/model has no `contract`), so the form cannot be drawn. Update the API."
+        )
+    try:
+        return ApplicantContract.from_dict(data, origin="GET /v1/model contract")
+    except ContractError as exc:
+        raise ContractUnavailable(f"The API's applicant contract is not valid: {exc}") from exc
+
+
+def label(contract: ApplicantContract | None, name: str) -> str:
+    """The plain-language label of a column (its readable name when the contract has none)."""
+    if contract is not None:
+        if name in contract.by_name:
+            return contract.by_name[name].title
+        if name == contract.target.name:
+            return contract.target.label
+    return name.replace("_", " ").capitalize()
+
+
+def sections(contract: ApplicantContract) -> dict[str, list[Characteristic]]:
+    """The model's inputs grouped by form section, sections in order of first appearance."""
+    grouped: dict[str, list[Characteristic]] = {}
+    for characteristic in contract.features:
+        grouped.setdefault(characteristic.section, []).append(characteristic)
+    return grouped
+
+
+def allowed_values(characteristic: Characteristic) -> str:
+    """What the contract allows, as a loan officer reads it: `1–120` with the unit, or the labels."""
+    if characteristic.is_categorical:
+        return ", ".join(category_label(characteristic, v) for v in characteristic.categories)
+    unit = f" {characteristic.unit}" if characteristic.unit else ""
+    low, high = (_number(v) for v in (characteristic.minimum, characteristic.maximum))
+    return f"{low}–{high}{unit}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def help_text(characteristic: Characteristic) -> str:
-    """Description plus the allowed range, for the form's tooltip."""
-    if characteristic.is_categorical:
-        return f"{characteristic.description}. Column `{characteristic.name}`."
-    return (
-        f"{characteristic.description}. Allowed: {characteristic.minimum}–"
-        f"{characteristic.maximum}. Column `{characteristic.name}`."
-    )
+    """Description, the allowed range (with unit) and whether it may be unknown, for the tooltip."""
+    parts = [(characteristic.description or characteristic.title).rstrip(".") + "."]
+    if not characteristic.is_categorical:
+        kind = "whole number" if characteristic.type == "integer" else "decimals allowed"
+        parts.append(f"Allowed: {allowed_values(characteristic)} ({kind}).")
+    if characteristic.nullable:
+        parts.append("May be left unknown.")
+    parts.append(f"Column `{characteristic.name}`.")
+    return " ".join(parts)
 
 
-@cache
-def typical_applicant() -> dict[str, str | int]:
-    """Form defaults: the most common answer (median for numbers) among the 1,000 real applicants."""
-    applicants = load_german_credit()
+def category_label(characteristic: Characteristic, value: str | None) -> str:
+    """How a category reads on the form: the contract's label for it, or the value itself."""
+    if value is None:
+        return MISSING_LABEL
+    return characteristic.category_labels.get(value, value)
+
+
+def category_options(characteristic: Characteristic) -> list[str | None]:
+    """The choices of a categorical field; None (unknown/missing) last when it is nullable."""
+    options: list[str | None] = list(characteristic.categories or ())
+    return [*options, None] if characteristic.nullable else options
+
+
+def missing_key(name: str) -> str:
+    """Widget key of a nullable number's "unknown" box (the field's own widget key is its name)."""
+    return f"{name}__unknown"
+
+
+def number_input_args(characteristic: Characteristic) -> dict[str, Any]:
+    """Bounds, default, step and display format of a numeric field's input."""
+    default = characteristic.default_example
+    if characteristic.type == "integer":
+        return {
+            "min_value": int(characteristic.minimum),
+            "max_value": int(characteristic.maximum),
+            "value": int(default),
+            "step": 1,
+            "format": "%d",
+        }
+    # A step of about a thousandth of the range; enough decimals to show it (at least two).
+    span = characteristic.maximum - characteristic.minimum
+    exponent = math.floor(math.log10(span)) - 3 if span > 0 else -2
+    decimals = max(2, -exponent)
     return {
-        c.name: (
-            str(applicants[c.name].mode().iloc[0])
-            if c.is_categorical
-            else int(applicants[c.name].median())
-        )
-        for c in CHARACTERISTICS
+        "min_value": float(characteristic.minimum),
+        "max_value": float(characteristic.maximum),
+        "value": float(default),
+        "step": float(10.0**exponent),
+        "format": f"%.{decimals}f",
     }
 
 
-def template_csv() -> bytes:
-    """A CSV with the expected header and one example applicant, for the batch upload."""
-    row = {ID_COLUMN: "A-0001", **example_applicant()}
+def template_csv(contract: ApplicantContract) -> bytes:
+    """A CSV with the expected header (optional id first) and one example applicant."""
+    row = {contract.id.name: EXAMPLE_ID, **contract.example_applicant()}
     return pd.DataFrame([row]).to_csv(index=False).encode()
 
 
@@ -123,10 +143,14 @@ def read_applicants_csv(content: bytes) -> pd.DataFrame:
     return frame
 
 
-def check_columns(frame: pd.DataFrame) -> list[str]:
-    """Problems with the header itself: missing or unexpected columns."""
-    missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
-    unexpected = [c for c in frame.columns if c not in (*FEATURE_COLUMNS, ID_COLUMN)]
+def check_columns(frame: pd.DataFrame, contract: ApplicantContract) -> list[str]:
+    """Problems with the header itself: missing model inputs or columns the contract lacks.
+
+    The id, the target and characteristics the model does not use may be present: they are kept
+    in the results but never sent to the API.
+    """
+    missing = [c for c in contract.feature_names if c not in frame.columns]
+    unexpected = [c for c in frame.columns if c not in contract.columns]
     problems = [f"missing column `{c}`" for c in missing]
     problems += [
         f"unexpected column `{c}` (not part of the applicant contract)" for c in unexpected
@@ -135,39 +159,37 @@ def check_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def parse_value(characteristic: Characteristic, raw: str) -> tuple[Any, str | None]:
-    """Convert one CSV cell to the contract's type; returns (value, problem)."""
+    """Convert one CSV cell to the contract's type; returns (value, problem).
+
+    An empty cell is a missing value: valid (sent as null) only for a nullable characteristic.
+    """
     text = raw.strip()
     if text == "":
-        return None, "is empty"
-    if characteristic.is_categorical:
-        if text in characteristic.categories:
-            return text, None
-        return None, f"'{text}' is not one of the allowed categories"
-    return _parse_whole_number(characteristic, text)
+        return None, (None if characteristic.nullable else "is empty")
+    value: Any = text
+    if not characteristic.is_categorical:
+        try:
+            number = float(text)
+        except ValueError:
+            return None, f"'{text}' is not a number"
+        if not math.isfinite(number):
+            return None, f"'{text}' is not a finite number"
+        whole = characteristic.type == "integer" and number.is_integer()
+        value = int(number) if whole else number
+    problem = characteristic.problem(value)
+    return (None, problem) if problem else (value, None)
 
 
-def _parse_whole_number(characteristic: Characteristic, text: str) -> tuple[Any, str | None]:
-    """A whole number within the contract's bounds (e.g. '24' or '24.0')."""
-    try:
-        number = float(text)
-    except ValueError:
-        return None, f"'{text}' is not a number"
-    if not number.is_integer():
-        return None, f"'{text}' must be a whole number"
-    value = int(number)
-    if not characteristic.minimum <= value <= characteristic.maximum:
-        return None, f"{value} is outside {characteristic.minimum}–{characteristic.maximum}"
-    return value, None
-
-
-def validate_applicants(frame: pd.DataFrame) -> tuple[list[int], list[dict], list[RowProblem]]:
+def validate_applicants(
+    frame: pd.DataFrame, contract: ApplicantContract
+) -> tuple[list[int], list[dict], list[RowProblem]]:
     """Split rows into valid applicant payloads (with their positions) and per-field problems."""
     positions: list[int] = []
     payloads: list[dict] = []
     problems: list[RowProblem] = []
     for position, record in enumerate(frame.to_dict(orient="records")):
         applicant, row_problems = {}, []
-        for characteristic in CHARACTERISTICS:
+        for characteristic in contract.features:
             value, problem = parse_value(characteristic, str(record.get(characteristic.name, "")))
             if problem:
                 row_problems.append(RowProblem(position + 1, characteristic.name, problem))
@@ -180,17 +202,17 @@ def validate_applicants(frame: pd.DataFrame) -> tuple[list[int], list[dict], lis
     return positions, payloads, problems
 
 
-def problems_table(problems: list[RowProblem]) -> pd.DataFrame:
+def problems_table(problems: list[RowProblem], contract: ApplicantContract) -> pd.DataFrame:
     """The problems as a table a loan officer can fix the file from."""
     return pd.DataFrame(
         [
-            {"row": p.row, "field": p.field, "label": label(p.field), "problem": p.problem}
+            {
+                "row": p.row,
+                "field": p.field,
+                "label": label(contract, p.field),
+                "problem": p.problem,
+            }
             for p in problems
         ],
         columns=["row", "field", "label", "problem"],
     )
-
-
-def characteristic(name: str) -> Characteristic:
-    """Look up a field of the contract by name."""
-    return BY_NAME[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from quantumfinance.contract import ApplicantContract
 from quantumfinance_frontend.api_client import (
     ApiError,
     ApiUnavailable,
@@ -21,18 +23,55 @@ from quantumfinance_frontend.api_client import (
     Unauthorized,
     ValidationFailed,
 )
-from quantumfinance_frontend.applicant_fields import LABELS, label
+from quantumfinance_frontend.applicant_fields import contract_from_model_info, label
 from quantumfinance_frontend.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
 DECISION_COLOURS = {"approve": "#2e7d32", "review": "#f9a825", "decline": "#c62828"}
+# How long the sidebar and the form reuse GET /v1/model: a reload that changes the contract
+# reaches the form within this time (a changed contract_digest at once starts a new entry).
+MODEL_INFO_TTL_SECONDS = 15
 
 
 def client() -> ScoringClient:
     """A client for the configured API (secrets, overridden by QF_API_URL / QF_API_KEY)."""
     settings = load_settings()
     return ScoringClient(base_url=settings.api_url, api_key=settings.api_key)
+
+
+@st.cache_data(ttl=MODEL_INFO_TTL_SECONDS, show_spinner=False, max_entries=32)
+def fetch_model_info(api_url: str, api_key: str | None) -> dict[str, Any]:
+    """GET /v1/model of one API and key, reused briefly (errors are raised, never cached)."""
+    return ScoringClient(base_url=api_url, api_key=api_key).model_info()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _parsed_contract(key: str, _info: dict[str, Any]) -> ApplicantContract:
+    """The contract of a model info, validated once per contract (`key`: its digest)."""
+    return contract_from_model_info(_info)
+
+
+def served_contract(info: dict[str, Any] | None = None) -> ApplicantContract:
+    """The applicant contract of the served model: the form, template and checks come from it.
+
+    ``info`` is the page's GET /v1/model answer; without one it is fetched (raising the API's
+    error, e.g. unavailable or not ready, for the page to explain).
+    """
+    if info is None:
+        settings = load_settings()
+        info = fetch_model_info(settings.api_url, settings.api_key)
+    contract = info.get("contract")
+    key = info.get("contract_digest") or json.dumps(contract, sort_keys=True, default=str)
+    return _parsed_contract(key, info)
+
+
+def _contract_or_none() -> ApplicantContract | None:
+    """The served contract when it can be had (for labels in messages), else None."""
+    try:
+        return served_contract()
+    except Exception:  # noqa: BLE001 - labels fall back to readable column names
+        return None
 
 
 def show_error(error: Exception) -> None:
@@ -48,8 +87,9 @@ def show_error(error: Exception) -> None:
             icon=":material/hourglass_top:",
         )
     elif isinstance(error, ValidationFailed):
+        contract = _contract_or_none()
         fields = "\n".join(
-            f"- **{label(e.field)}** (`{e.field}`"
+            f"- **{label(contract, e.field)}** (`{e.field}`"
             + (f", row {e.row + 1}" if e.row is not None else "")
             + f"): {e.message}"
             for e in error.errors
@@ -89,13 +129,16 @@ def sidebar_status() -> dict[str, Any] | None:
             st.caption(str(error))
             return None
         try:
-            info = api.model_info()
+            info = fetch_model_info(api.base_url, api.api_key)
         except ApiError as error:
             st.warning("API up, model not available", icon=":material/warning:")
             st.caption(str(error))
             return None
         st.success("API healthy", icon=":material/check_circle:")
         st.markdown(f"Model version  \n**{model_label(info)}**")
+        portfolio = (info.get("contract") or {}).get("portfolio") or {}
+        if portfolio.get("name"):
+            st.caption(f"Portfolio: {portfolio['name']}")
         return info
 
 
@@ -193,13 +236,15 @@ def _decision_scale(with_unknown: bool = True) -> alt.Scale:
     return alt.Scale(domain=[d for d, _ in pairs], range=[c for _, c in pairs])
 
 
-def reason_chart(reasons: list[dict[str, Any]]) -> alt.Chart:
+def reason_chart(
+    reasons: list[dict[str, Any]], contract: ApplicantContract | None = None
+) -> alt.Chart:
     """Reason codes ranked (first = strongest reason), with their texts as labels."""
     frame = pd.DataFrame(
         [
             {
                 "rank": i + 1,
-                "reason": f"{i + 1}. {_reason_label(r)}",
+                "reason": f"{i + 1}. {_reason_label(r, contract)}",
                 "code": str(r.get("code")),
                 "weight": len(reasons) - i,
             }
@@ -220,11 +265,11 @@ def reason_chart(reasons: list[dict[str, Any]]) -> alt.Chart:
     )
 
 
-def _reason_label(reason: dict[str, Any]) -> str:
+def _reason_label(reason: dict[str, Any], contract: ApplicantContract | None) -> str:
     """Short chart label: the field's plain label when the code names a field, else the text."""
     code = str(reason.get("code", ""))
-    if code.lower() in LABELS:
-        return label(code.lower())
+    if contract is not None and code.lower() in contract.by_name:
+        return label(contract, code.lower())
     return str(reason.get("text") or code)
 
 

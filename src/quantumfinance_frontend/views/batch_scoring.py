@@ -24,6 +24,7 @@ from quantumfinance_frontend.ui import (
     friendly_errors,
     model_label,
     score_histogram,
+    served_contract,
     show_error,
     sidebar_status,
 )
@@ -40,9 +41,11 @@ def _row_ranges(positions: list[int]) -> str:
     return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
 
 
-def scored_once(content: bytes, positions: list[int], payloads: list[dict]) -> BatchOutcome:
-    """Score a file once per upload: reruns (e.g. widget clicks) reuse the outcome."""
-    digest = hashlib.sha256(content).hexdigest()
+def scored_once(
+    content: bytes, contract_digest: str, positions: list[int], payloads: list[dict]
+) -> BatchOutcome:
+    """Score a file once per upload and contract: reruns (e.g. widget clicks) reuse the outcome."""
+    digest = hashlib.sha256(content + contract_digest.encode()).hexdigest()
     cached = st.session_state.get("batch_outcome")
     if cached and cached[0] == digest and cached[1].error is None:
         return cached[1]
@@ -60,40 +63,45 @@ def scored_once(content: bytes, positions: list[int], payloads: list[dict]) -> B
     return outcome
 
 
-sidebar_status()  # each page draws it: see app.py
+model_info = sidebar_status()  # each page draws it: see app.py
 st.title("Batch scoring")
-st.markdown(
-    "Upload a CSV with one applicant per row and the columns of the template "
-    "(an `applicant_id` column is optional and kept in the results)."
-)
-st.download_button(
-    "Download the CSV template",
-    template_csv(),
-    "applicants_template.csv",
-    "text/csv",
-    on_click="ignore",
-)
-upload = st.file_uploader("Applicants CSV", type=["csv"], key="applicants_csv")
-
 with friendly_errors():
+    # The template and the checks are the served model's contract: none without a model.
+    contract = served_contract(model_info)
+    st.markdown(
+        f"Portfolio: **{contract.portfolio.name}**. Upload a CSV with one applicant per row and "
+        f"the columns of the template (the id column `{contract.id.name}` is optional and kept "
+        "in the results)."
+    )
+    nullable = [f"`{c.name}`" for c in contract.features if c.nullable]
+    if nullable:
+        st.caption(f"An empty cell means unknown; allowed only in {', '.join(nullable)}.")
+    st.download_button(
+        "Download the CSV template",
+        template_csv(contract),
+        "applicants_template.csv",
+        "text/csv",
+        on_click="ignore",
+    )
+    upload = st.file_uploader("Applicants CSV", type=["csv"], key="applicants_csv")
     if upload is not None:
         try:
             uploaded = read_applicants_csv(upload.getvalue())
         except Exception:  # noqa: BLE001 - any parser failure means "not a readable CSV"
             st.error("**This file could not be read as CSV.** Start from the template.")
             st.stop()
-        header_problems = check_columns(uploaded)
+        header_problems = check_columns(uploaded, contract)
         if header_problems:
             st.error(
                 "**The file's columns do not match the template:**\n\n- "
                 + "\n- ".join(header_problems)
             )
             st.stop()
-        positions, payloads, problems = validate_applicants(uploaded)
+        positions, payloads, problems = validate_applicants(uploaded, contract)
         st.write(f"{len(uploaded)} rows read, {len(payloads)} valid.")
         outcome = None
         if payloads:
-            outcome = scored_once(upload.getvalue(), positions, payloads)
+            outcome = scored_once(upload.getvalue(), contract.digest, positions, payloads)
             problems += outcome.problems
             if outcome.error is not None:
                 show_error(outcome.error)
@@ -107,7 +115,9 @@ with friendly_errors():
                 f"**{len(rows)} row(s) were not scored** (row 1 is the first line after the "
                 "header). Fix these values and upload again:"
             )
-            st.dataframe(problems_table(sorted(problems, key=lambda p: p.row)), hide_index=True)
+            st.dataframe(
+                problems_table(sorted(problems, key=lambda p: p.row), contract), hide_index=True
+            )
         if outcome and outcome.results:
             scored = scored_frame(uploaded, outcome)
             st.success(

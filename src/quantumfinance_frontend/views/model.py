@@ -6,7 +6,15 @@ from typing import Any
 
 import streamlit as st
 
-from quantumfinance_frontend.ui import client, friendly_errors, model_label, sidebar_status
+from quantumfinance_frontend.api_client import ContractUnavailable
+from quantumfinance_frontend.applicant_fields import allowed_values
+from quantumfinance_frontend.ui import (
+    client,
+    friendly_errors,
+    model_label,
+    served_contract,
+    sidebar_status,
+)
 
 sidebar_status()  # each page draws it: see app.py
 st.title("Model")
@@ -28,6 +36,32 @@ def show_plots(api: Any, plots: dict[str, str], per_row: int = 2) -> None:
         row = items[start : start + per_row]
         for column, (title, path) in zip(st.columns(per_row), row, strict=False):
             column.image(api.get_bytes(path), caption=title)
+
+
+def show_contract(info: dict[str, Any]) -> None:
+    """The model's applicant contract: what it expects, as the form and the API apply it."""
+    st.subheader("Applicant contract")
+    try:
+        contract = served_contract(info)
+    except ContractUnavailable as error:
+        st.info(str(error))
+        return
+    st.markdown(f"**{contract.portfolio.name}**: {contract.portfolio.description}")
+    rows = [
+        {
+            "column": c.name,
+            "label": c.title,
+            "type": c.type,
+            "allowed": allowed_values(c),
+            "may be unknown": c.nullable,
+            "section": c.section,
+        }
+        for c in contract.features
+    ]
+    with st.expander(f"{len(rows)} model inputs · target: {contract.target.label}"):
+        st.dataframe(rows, hide_index=True)
+        if info.get("contract_digest"):
+            st.caption(f"Contract digest `{info['contract_digest']}`")
 
 
 with friendly_errors():
@@ -52,6 +86,7 @@ with friendly_errors():
         show_metrics(metrics)
     else:
         st.info("The API does not report metrics for this model.")
+    show_contract(info)
     st.subheader("Reporting plots")
     plots = info.get("plots") or {}
     if plots:

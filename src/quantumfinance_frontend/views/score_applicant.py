@@ -6,12 +6,15 @@ from typing import Any
 
 import streamlit as st
 
+from quantumfinance.contract import ApplicantContract, Characteristic
 from quantumfinance_frontend.applicant_fields import (
-    SECTIONS,
-    characteristic,
+    MISSING_LABEL,
+    category_label,
+    category_options,
     help_text,
-    label,
-    typical_applicant,
+    missing_key,
+    number_input_args,
+    sections,
 )
 from quantumfinance_frontend.ui import (
     DECISION_COLOURS,
@@ -21,43 +24,56 @@ from quantumfinance_frontend.ui import (
     model_label,
     reason_chart,
     score_gauge,
+    served_contract,
     sidebar_status,
 )
 
+COLUMNS_PER_ROW = 3
 
-def applicant_form() -> tuple[bool, dict[str, Any]]:
-    """The 20 fields in three sections, defaulting to the typical real applicant."""
+
+def field_input(spec: Characteristic) -> Any:
+    """One field's widget (keyed by the column name); None means unknown (nullable fields)."""
+    if spec.is_categorical:
+        options = category_options(spec)
+        return st.selectbox(
+            spec.title,
+            options,
+            index=options.index(spec.default_example),
+            format_func=lambda value, spec=spec: category_label(spec, value),
+            help=help_text(spec),
+            key=spec.name,
+        )
+    value = st.number_input(
+        spec.title, help=help_text(spec), key=spec.name, **number_input_args(spec)
+    )
+    if spec.nullable and st.checkbox(
+        f"{spec.title}: {MISSING_LABEL.lower()}",
+        key=missing_key(spec.name),
+        help=f"Tick when the value is not known: it is sent as missing (`{spec.name}` = null).",
+    ):
+        return None
+    return value
+
+
+def applicant_form(contract: ApplicantContract) -> tuple[bool, dict[str, Any]]:
+    """The model's inputs by section, defaulting to the contract's example applicant."""
     applicant: dict[str, Any] = {}
-    defaults = typical_applicant()
+    grouped = list(sections(contract).items())
     with st.form("applicant"):
-        for column, (section, names) in zip(st.columns(3), SECTIONS.items(), strict=True):
-            with column:
-                st.subheader(section)
-                for name in names:
-                    spec = characteristic(name)
-                    if spec.is_categorical:
-                        applicant[name] = st.selectbox(
-                            label(name),
-                            spec.categories,
-                            index=spec.categories.index(defaults[name]),
-                            help=help_text(spec),
-                            key=name,
-                        )
-                    else:
-                        applicant[name] = st.number_input(
-                            label(name),
-                            min_value=spec.minimum,
-                            max_value=spec.maximum,
-                            value=defaults[name],
-                            step=1,
-                            help=help_text(spec),
-                            key=name,
-                        )
+        for start in range(0, len(grouped), COLUMNS_PER_ROW):
+            row = grouped[start : start + COLUMNS_PER_ROW]
+            for column, (section, fields) in zip(st.columns(COLUMNS_PER_ROW), row, strict=False):
+                with column:
+                    st.subheader(section)
+                    for spec in fields:
+                        applicant[spec.name] = field_input(spec)
         submitted = st.form_submit_button("Score applicant", type="primary")
     return submitted, applicant
 
 
-def show_decision(result: dict[str, Any], model_info: dict[str, Any] | None) -> None:
+def show_decision(
+    result: dict[str, Any], model_info: dict[str, Any] | None, contract: ApplicantContract
+) -> None:
     """Decision, score against the bands, PD, ranked reason codes and the model version."""
     decision = str(result.get("decision", "?"))
     colour = DECISION_COLOURS.get(decision.lower(), "#1f4e79")
@@ -68,7 +84,11 @@ def show_decision(result: dict[str, Any], model_info: dict[str, Any] | None) -> 
     score, pd_value, band = result.get("score"), result.get("pd"), result.get("band")
     cols = st.columns(3)
     cols[0].metric("Score", f"{score:.0f}" if isinstance(score, int | float) else score)
-    cols[1].metric("Probability of default", f"{pd_value:.1%}" if pd_value is not None else "?")
+    cols[1].metric(
+        "Probability of default",
+        f"{pd_value:.1%}" if pd_value is not None else "?",
+        help=f"Probability of the event: {contract.target.label}.",
+    )
     cols[2].metric("Band", band)
     if isinstance(score, int | float):
         bands = band_cutoffs(model_info)
@@ -78,7 +98,7 @@ def show_decision(result: dict[str, Any], model_info: dict[str, Any] | None) -> 
     reasons = result.get("reason_codes") or []
     st.subheader("Why: reason codes, strongest first")
     if reasons:
-        st.altair_chart(reason_chart(reasons))
+        st.altair_chart(reason_chart(reasons, contract))
         for rank, reason in enumerate(reasons, start=1):
             st.markdown(f"{rank}. **{reason.get('code')}** — {reason.get('text')}")
     else:
@@ -88,11 +108,16 @@ def show_decision(result: dict[str, Any], model_info: dict[str, Any] | None) -> 
 
 model_info = sidebar_status()  # each page draws it: see app.py
 st.title("Score an applicant")
-st.caption("Fill in the application; every field is explained in its tooltip (?).")
-submitted, applicant = applicant_form()
 with friendly_errors():
+    # No model, no contract, no form: the fields are the served model's inputs.
+    contract = served_contract(model_info)
+    st.caption(
+        f"Portfolio: **{contract.portfolio.name}**. Fill in the application; every field is "
+        "explained in its tooltip (?)."
+    )
+    submitted, applicant = applicant_form(contract)
     if submitted:
         st.session_state["last_score"] = None
         st.session_state["last_score"] = client().score(applicant)
     if st.session_state.get("last_score"):
-        show_decision(st.session_state["last_score"], model_info)
+        show_decision(st.session_state["last_score"], model_info, contract)

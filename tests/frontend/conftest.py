@@ -1,25 +1,32 @@
-"""Fixtures of the front-end tests: a real scoring API process on the trained model, and the app.
+"""Fixtures of the front-end tests: real scoring API processes on trained models, and the app.
 
-The API is `python -m quantumfinance_serving` on a free port, loading `trained_project`'s registered
-model (tests/conftest.py); the Streamlit app reaches it over HTTP exactly as in production.
+The APIs are `python -m quantumfinance_serving` on free ports, loading the registered models of
+`trained_project` (German credit) and `cards_project` (the cards portfolio) from tests/conftest.py;
+the Streamlit app reaches them over HTTP exactly as in production. Tests take every field name,
+type and example from the contract the API publishes (`GET /v1/model`), never from code, so one
+test runs unchanged on both portfolios (the `portfolio` fixture).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 import requests
 
-from quantumfinance.applicant_schema import FEATURE_COLUMNS
+from quantumfinance.contract import ApplicantContract
 from quantumfinance_serving.keys import new_key
 from tests.support.services import BackgroundProcess, free_port
 
 APP = Path(__file__).resolve().parents[2] / "src" / "quantumfinance_frontend" / "app.py"
+PORTFOLIOS = ("german", "cards")
+HELD_OUT = 40  # held-out applicants per portfolio the tests choose from
 
 
 @dataclass
@@ -40,6 +47,16 @@ class ScoringApi:
         )
         return self
 
+    def model_info(self) -> dict:
+        """GET /v1/model: the served model and its applicant contract."""
+        response = requests.get(f"{self.url}/v1/model", headers={"x-api-key": self.key}, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def contract(self) -> ApplicantContract:
+        """The served model's applicant contract, as the front end reads it."""
+        return ApplicantContract.from_dict(self.model_info()["contract"], origin=self.url)
+
     def score(self, applicant: dict) -> dict:
         """The API's own answer for an applicant: what the page must show."""
         response = requests.post(
@@ -47,6 +64,27 @@ class ScoringApi:
         )
         response.raise_for_status()
         return response.json()
+
+    def score_batch(self, applicants: list[dict]) -> list[dict]:
+        """The API's own answers for many applicants, in order."""
+        response = requests.post(
+            f"{self.url}/v1/score/batch",
+            json={"applicants": applicants},
+            headers={"x-api-key": self.key},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return response.json()["results"]
+
+
+@dataclass
+class Portfolio:
+    """One portfolio as the front-end tests see it: its API, contract and held-out applicants."""
+
+    name: str
+    api: ScoringApi
+    contract: ApplicantContract
+    applicants: list[dict[str, Any]]  # model inputs as JSON payloads (None = missing)
 
 
 def launch_api(project, log_dir: Path, **settings: str) -> ScoringApi:
@@ -73,9 +111,28 @@ def launch_api(project, log_dir: Path, **settings: str) -> ScoringApi:
     return ScoringApi(f"http://127.0.0.1:{port}", key, process)
 
 
+def payload_value(contract: ApplicantContract, name: str, value: Any) -> Any:
+    """A table cell as the API's JSON wants it: None for missing, int / float / str by type."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    kind = contract.by_name[name].type
+    if kind == "integer":
+        return int(value)
+    return float(value) if kind == "float" else str(value)
+
+
+def held_out_payloads(project, contract: ApplicantContract, n: int = HELD_OUT) -> list[dict]:
+    """The first `n` held-out applicants of a trained project, model inputs only."""
+    frame = project.applicants_test[list(contract.feature_names)].head(n)
+    return [
+        {name: payload_value(contract, name, value) for name, value in record.items()}
+        for record in frame.astype(object).to_dict(orient="records")
+    ]
+
+
 @pytest.fixture(scope="session")
 def api_processes(trained_project, tmp_path_factory) -> Iterator[dict[str, ScoringApi]]:
-    """All API processes the front-end tests need, started together so their loads overlap.
+    """All German-credit API processes the front-end tests need, started together (loads overlap).
 
     `main` is shared (generous limit); `limited` allows one score a minute and is stopped by the
     test that needs an API going away; `no_model` points at a model that does not exist.
@@ -95,15 +152,42 @@ def api_processes(trained_project, tmp_path_factory) -> Iterator[dict[str, Scori
 
 @pytest.fixture(scope="session")
 def scoring_api(api_processes) -> ScoringApi:
-    """The API shared by the front-end tests, model loaded."""
+    """The German-credit API shared by the front-end tests, model loaded."""
     return api_processes["main"].wait()
 
 
 @pytest.fixture(scope="session")
-def test_applicants(trained_project) -> pd.DataFrame:
-    """Real held-out applicants (features only, plain Python values)."""
-    applicants = trained_project.applicants_test[list(FEATURE_COLUMNS)].head(40)
-    return applicants.astype(object).reset_index(drop=True)
+def cards_api(cards_project, tmp_path_factory) -> Iterator[ScoringApi]:
+    """An API on the cards portfolio's model: same code, another contract."""
+    api = launch_api(cards_project, tmp_path_factory.mktemp("frontend-cards-api"))
+    try:
+        yield api.wait()
+    finally:
+        api.process.stop()
+
+
+@pytest.fixture(scope="session")
+def german_portfolio(scoring_api, trained_project) -> Portfolio:
+    contract = scoring_api.contract()
+    return Portfolio("german", scoring_api, contract, held_out_payloads(trained_project, contract))
+
+
+@pytest.fixture(scope="session")
+def cards_portfolio(cards_api, cards_project) -> Portfolio:
+    contract = cards_api.contract()
+    return Portfolio("cards", cards_api, contract, held_out_payloads(cards_project, contract))
+
+
+@pytest.fixture(scope="session", params=PORTFOLIOS)
+def portfolio(request) -> Portfolio:
+    """Each shipped portfolio in turn: the tests using it must not name a column."""
+    return request.getfixturevalue(f"{request.param}_portfolio")
+
+
+@pytest.fixture(scope="session")
+def test_applicants(german_portfolio) -> list[dict]:
+    """Real held-out German-credit applicants (model inputs as API payloads)."""
+    return german_portfolio.applicants
 
 
 @pytest.fixture

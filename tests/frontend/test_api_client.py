@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from quantumfinance_frontend.api_client import ApiUnavailable, ScoringClient, ValidationFailed
-from quantumfinance_frontend.applicant_fields import RowProblem, typical_applicant
+from quantumfinance_frontend.applicant_fields import RowProblem
 from quantumfinance_frontend.batch import score_in_chunks
 from quantumfinance_frontend.settings import load_settings
 from tests.support.services import free_port
@@ -16,22 +16,46 @@ def client(scoring_api) -> ScoringClient:
     return ScoringClient(scoring_api.url, scoring_api.key)
 
 
-def test_422_names_the_field_for_one_applicant_and_the_row_in_a_batch(client):
-    with pytest.raises(ValidationFailed) as single:
-        client.score(typical_applicant() | {"age": 17})
-    assert [(e.field, e.row) for e in single.value.errors] == [("age", None)]
+@pytest.fixture
+def contract(german_portfolio):
+    return german_portfolio.contract
 
-    batch = [typical_applicant() for _ in range(5)]
-    batch[3] = batch[3] | {"purpose": "spaceship"}
+
+def test_model_info_carries_the_contract_the_api_validates_with(client, contract):
+    info = client.model_info()
+    assert info["contract"] == contract.as_dict()
+    assert info.get("contract_digest") in (None, contract.digest)
+
+
+def test_422_names_the_field_for_one_applicant_and_the_row_in_a_batch(client, contract):
+    example = contract.example_applicant()
+    numeric = next(c for c in contract.features if not c.is_categorical)
+    categorical = next(c for c in contract.features if c.is_categorical)
+    with pytest.raises(ValidationFailed) as single:
+        too_small = numeric.minimum - 1
+        client.score(
+            example | {numeric.name: int(too_small) if numeric.type == "integer" else too_small}
+        )
+    assert [(e.field, e.row) for e in single.value.errors] == [(numeric.name, None)]
+
+    batch = [dict(example) for _ in range(5)]
+    batch[3] = batch[3] | {categorical.name: "spaceship"}
     with pytest.raises(ValidationFailed) as many:
         client.score_batch(batch)
-    assert {(e.field, e.row) for e in many.value.errors} == {("purpose", 3)}
-    assert "purpose" in str(many.value)
+    assert {(e.field, e.row) for e in many.value.errors} == {(categorical.name, 3)}
+    assert categorical.name in str(many.value)
 
 
-def test_chunks_drop_only_the_rows_the_api_rejects(client, test_applicants):
-    payloads = [typical_applicant() | {"age": 20 + i} for i in range(25)]
-    payloads[12] = payloads[12] | {"purpose": "spaceship"}  # slipped past client-side checks
+def test_chunks_drop_only_the_rows_the_api_rejects(client, contract):
+    numeric = next(c for c in contract.features if not c.is_categorical)
+    categorical = next(c for c in contract.features if c.is_categorical)
+    step = (numeric.maximum - numeric.minimum) / 25
+    payloads = [
+        contract.example_applicant()
+        | {numeric.name: (int if numeric.type == "integer" else float)(numeric.minimum + i * step)}
+        for i in range(25)
+    ]
+    payloads[12] = payloads[12] | {categorical.name: "spaceship"}  # slipped past client checks
     progress = []
 
     outcome = score_in_chunks(
@@ -44,7 +68,7 @@ def test_chunks_drop_only_the_rows_the_api_rejects(client, test_applicants):
 
     assert outcome.error is None
     assert sorted(outcome.results) == [i for i in range(25) if i != 12]
-    assert [(p.row, p.field) for p in outcome.problems] == [(13, "purpose")]
+    assert [(p.row, p.field) for p in outcome.problems] == [(13, categorical.name)]
     assert isinstance(outcome.problems[0], RowProblem)
     assert progress == [10, 20, 25]
     direct = client.score(payloads[20])

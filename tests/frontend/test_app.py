@@ -1,19 +1,26 @@
-"""Streamlit AppTest of every page against a real scoring API process on the trained model."""
+"""Streamlit AppTest of every page against real scoring API processes on trained models.
+
+Tests marked with the `portfolio` fixture run once on German credit and once on the cards
+portfolio with the same code: fields, examples and bounds come from the API's contract.
+"""
 
 from __future__ import annotations
-
-import io
 
 import pandas as pd
 import pyarrow as pa
 import pytest
-import requests
 from streamlit.testing.v1 import AppTest
 
-from quantumfinance.applicant_schema import BY_NAME, FEATURE_COLUMNS, ID_COLUMN
-from tests.frontend.conftest import APP, ScoringApi
+from quantumfinance.contract import ApplicantContract
+from quantumfinance_frontend.applicant_fields import (
+    MISSING_LABEL,
+    category_label,
+    missing_key,
+)
+from tests.frontend.conftest import APP, Portfolio
 
 pytestmark = pytest.mark.usefixtures("no_env_override")
+_chosen: dict[str, tuple[dict, dict]] = {}
 
 
 def open_app(url: str, key: str | None) -> AppTest:
@@ -38,34 +45,76 @@ def chart_data(chart) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def fill_and_submit(at: AppTest, applicant: dict) -> AppTest:
+def fill_and_submit(at: AppTest, applicant: dict, contract: ApplicantContract) -> AppTest:
     """Enter an applicant in the form (each widget keyed by its contract name) and submit it."""
-    for name in FEATURE_COLUMNS:
-        if BY_NAME[name].is_categorical:
-            at.selectbox(key=name).set_value(applicant[name])
-        else:
-            at.number_input(key=name).set_value(int(applicant[name]))
+    for spec in contract.features:
+        value = applicant[spec.name]
+        if spec.is_categorical:
+            box = at.selectbox(key=spec.name)
+            box.set_value(MISSING_LABEL if value is None else value)
+            continue
+        if spec.nullable:
+            at.checkbox(key=missing_key(spec.name)).set_value(value is None)
+        if value is not None:
+            at.number_input(key=spec.name).set_value(
+                int(value) if spec.type == "integer" else float(value)
+            )
     next(b for b in at.button if b.label == "Score applicant").click()
     return at.run()
 
 
-def as_payload(row: pd.Series) -> dict:
-    return {k: (int(v) if BY_NAME[k].minimum is not None else str(v)) for k, v in row.items()}
+def has_form(at: AppTest) -> bool:
+    return any(b.label == "Score applicant" for b in at.button)
 
 
-@pytest.fixture(scope="module")
-def declined_applicant(scoring_api: ScoringApi, test_applicants) -> tuple[dict, dict]:
-    """A real held-out applicant the model does not approve outright, with reasons to show."""
-    candidates = [as_payload(row) for _, row in test_applicants.iterrows()]
-    scored = [(a, scoring_api.score(a)) for a in candidates]
-    with_reasons = [s for s in scored if len(s[1]["reason_codes"]) >= 2]
-    not_approved = [s for s in with_reasons if s[1]["decision"] != "approve"]
-    return (not_approved or with_reasons)[0]
+def chosen_applicant(portfolio: Portfolio) -> tuple[dict, dict]:
+    """A real held-out applicant with reasons to show: preferably one with a missing value
+    (the cards portfolio has nullable fields) that the model does not approve outright."""
+    if portfolio.name not in _chosen:
+        scored = [(a, portfolio.api.score(a)) for a in portfolio.applicants]
+
+        def rank(item: tuple[dict, dict]) -> tuple[bool, bool, bool]:
+            applicant, result = item
+            return (
+                len(result["reason_codes"]) < 2,
+                None not in applicant.values(),
+                result["decision"] == "approve",
+            )
+
+        _chosen[portfolio.name] = min(scored, key=rank)
+    return _chosen[portfolio.name]
 
 
-def test_scored_applicant_shows_decision_reasons_and_model(scoring_api, declined_applicant):
-    applicant, expected = declined_applicant
-    at = fill_and_submit(open_app(scoring_api.url, scoring_api.key), applicant)
+def test_form_is_drawn_from_the_served_contract(portfolio):
+    contract = portfolio.contract
+    at = open_app(portfolio.api.url, portfolio.api.key)
+
+    assert not at.exception
+    widgets = {w.key: w for w in [*at.main.selectbox, *at.main.number_input]}
+    assert sorted(widgets) == sorted(contract.feature_names)  # model inputs only
+    sections = [s.value for s in at.main.subheader]
+    for spec in contract.features:
+        widget = widgets[spec.name]
+        assert widget.label == spec.title
+        assert f"`{spec.name}`" in widget.help
+        if spec.is_categorical:
+            expected = [category_label(spec, v) for v in spec.categories]
+            assert widget.options == expected + ([MISSING_LABEL] if spec.nullable else [])
+            assert widget.value == spec.default_example
+        else:
+            assert widget.value == spec.default_example
+            assert (widget.min_value, widget.max_value) == (spec.minimum, spec.maximum)
+            assert isinstance(widget.value, float) == (spec.type == "float")
+            if spec.nullable:
+                assert at.checkbox(key=missing_key(spec.name)).value is False
+        assert spec.section in sections
+    assert contract.portfolio.name in texts(at)
+
+
+def test_scored_applicant_shows_decision_reasons_and_model(portfolio):
+    applicant, expected = chosen_applicant(portfolio)
+    api = portfolio.api
+    at = fill_and_submit(open_app(api.url, api.key), applicant, portfolio.contract)
 
     assert not at.exception
     page = texts(at)
@@ -84,46 +133,57 @@ def test_scored_applicant_shows_decision_reasons_and_model(scoring_api, declined
     # The gauge draws the model's own bands (published by /v1/model) around the score.
     assert f"{expected['band']} · {expected['decision']}" in chart_data(gauge)["label"].tolist()
     assert "does not publish the band cutoffs" not in page
-    assert len(chart_data(reasons)) == len(expected["reason_codes"])
+    shown = chart_data(reasons)["reason"].tolist()
+    titles = [portfolio.contract.by_name[r["code"].lower()].title for r in expected["reason_codes"]]
+    assert shown == [f"{i}. {t}" for i, t in enumerate(titles, start=1)]
 
 
-def test_batch_reports_the_bad_row_and_field_and_scores_the_rest(scoring_api, test_applicants):
-    upload = test_applicants.head(25).copy()
-    upload.insert(0, ID_COLUMN, [f"A-{i:03d}" for i in range(25)])
-    upload = upload.astype(str)
-    upload.loc[6, "credit_amount"] = "250000"  # above the contract's 100,000 DM
+def as_cell(value) -> str:
+    """How a spreadsheet writes a payload value: an empty cell for missing."""
+    return "" if value is None else str(value)
+
+
+def test_batch_reports_the_bad_rows_and_fields_and_scores_the_rest(portfolio):
+    contract, api = portfolio.contract, portfolio.api
+    payloads = [dict(a) for a in portfolio.applicants[:25]]
+    numeric = next(c for c in contract.features if not c.is_categorical)
+    required = next(c for c in contract.features if not c.nullable)
+    too_big = numeric.maximum * 2 + 1
+    too_big = int(too_big) if numeric.type == "integer" else float(too_big)
+    for spec in contract.features:
+        if spec.nullable:  # an empty cell is a missing value where the contract allows it
+            payloads[3][spec.name] = None
+    upload = pd.DataFrame([{k: as_cell(v) for k, v in p.items()} for p in payloads])
+    upload.insert(0, contract.id.name, [f"A-{i:03d}" for i in range(25)])
+    upload.loc[6, numeric.name] = str(too_big)
+    upload.loc[9, required.name] = ""
     content = upload.to_csv(index=False).encode()
 
-    at = open_app(scoring_api.url, scoring_api.key)
+    at = open_app(api.url, api.key)
     at.switch_page("views/batch_scoring.py").run()
     at.file_uploader(key="applicants_csv").set_value(("applicants.csv", content, "text/csv"))
     at.run()
 
     assert not at.exception
     problems, scored = (d.value for d in at.dataframe)
-    assert problems[["row", "field"]].values.tolist() == [[7, "credit_amount"]]
-    assert "250000 is outside 100–100000" in problems.loc[0, "problem"]
-    assert "1 row(s) were not scored" in texts(at)
-    assert "24 applicant(s) scored" in texts(at)
-    good = upload.drop(index=6)
-    assert scored["row"].tolist() == [i + 1 for i in good.index]
-    assert scored[ID_COLUMN].tolist() == good[ID_COLUMN].tolist()
-    expected = requests.post(
-        f"{scoring_api.url}/v1/score/batch",
-        json={"applicants": [as_payload(r) for _, r in good[list(FEATURE_COLUMNS)].iterrows()]},
-        headers={"x-api-key": scoring_api.key},
-        timeout=60,
-    ).json()["results"]
+    assert problems[["row", "field"]].values.tolist() == [[7, numeric.name], [10, required.name]]
+    assert problems["label"].tolist() == [numeric.title, required.title]
+    assert problems["problem"].tolist() == [numeric.problem(too_big), "is empty"]
+    assert "above the maximum" in problems.loc[0, "problem"]
+    assert "2 row(s) were not scored" in texts(at)
+    assert "23 applicant(s) scored" in texts(at)
+    good = [i for i in range(25) if i not in (6, 9)]
+    assert scored["row"].tolist() == [i + 1 for i in good]
+    assert scored[contract.id.name].tolist() == upload.loc[good, contract.id.name].tolist()
+    expected = api.score_batch([payloads[i] for i in good])
     assert scored["decision"].tolist() == [r["decision"] for r in expected]
     assert scored["score"].tolist() == [r["score"] for r in expected]
     downloads = at.get("download_button")
     assert len(downloads) == 2  # template + scored CSV
 
 
-def test_model_page_shows_version_and_metrics(scoring_api):
-    info = requests.get(
-        f"{scoring_api.url}/v1/model", headers={"x-api-key": scoring_api.key}, timeout=10
-    ).json()
+def test_model_page_shows_version_metrics_and_contract(scoring_api):
+    info = scoring_api.model_info()
     at = open_app(scoring_api.url, scoring_api.key)
     at.switch_page("views/model.py").run()
 
@@ -138,22 +198,32 @@ def test_model_page_shows_version_and_metrics(scoring_api):
     captions = [caption for image in at.main.image for caption in image.captions]
     assert captions == list(info["plots"]), captions
     assert all(url for image in at.main.image for url in image.value)
+    # the contract the model was trained on, as served
+    assert "Applicant contract" in [s.value for s in at.main.subheader]
+    assert info["contract"]["portfolio"]["name"] in texts(at)
+    table = at.main.dataframe[0].value
+    assert table["column"].tolist() == [
+        c["name"] for c in info["contract"]["characteristics"] if c.get("use_in_model", True)
+    ]
 
 
-def test_wrong_key_is_explained_not_traced(scoring_api, declined_applicant):
-    at = fill_and_submit(open_app(scoring_api.url, "qf_not-a-real-key"), declined_applicant[0])
+def test_wrong_key_is_explained_not_traced(scoring_api):
+    at = open_app(scoring_api.url, "qf_not-a-real-key")
 
     assert not at.exception
     assert any("Access denied" in e.value for e in at.main.error)
     assert "API key was refused" in texts(at)
+    assert not has_form(at)  # no contract without a valid key
 
 
-def test_rate_limit_then_api_stopped(api_processes, declined_applicant):
+def test_rate_limit_then_api_stopped(api_processes, german_portfolio):
+    applicant, _ = chosen_applicant(german_portfolio)
+    contract = german_portfolio.contract
     api = api_processes["limited"].wait()
     try:
-        at = fill_and_submit(open_app(api.url, api.key), declined_applicant[0])
+        at = fill_and_submit(open_app(api.url, api.key), applicant, contract)
         assert "Decision:" in texts(at)
-        fill_and_submit(at, declined_applicant[0])  # second request within the minute
+        fill_and_submit(at, applicant, contract)  # second request within the minute
 
         assert not at.exception
         warning = " ".join(w.value for w in at.main.warning)
@@ -171,25 +241,15 @@ def test_rate_limit_then_api_stopped(api_processes, declined_applicant):
     assert "Traceback" not in texts(at)
 
 
-def test_model_not_loaded_is_a_friendly_503(api_processes, test_applicants):
+def test_model_not_loaded_is_a_friendly_503(api_processes):
     api = api_processes["no_model"].wait(ready=False)
-    assert requests.get(f"{api.url}/ready", timeout=5).status_code == 503
-    at = fill_and_submit(open_app(api.url, api.key), as_payload(test_applicants.iloc[0]))
+    at = open_app(api.url, api.key)
 
     assert not at.exception
     assert any("API up, model not available" in w.value for w in at.sidebar.warning)
     assert any("model is not ready" in w.value for w in at.main.warning)
-
-
-def test_template_is_a_valid_upload():
-    from quantumfinance_frontend.applicant_fields import (  # noqa: PLC0415
-        read_applicants_csv,
-        template_csv,
-        validate_applicants,
-    )
-
-    frame = read_applicants_csv(template_csv())
-    positions, payloads, problems = validate_applicants(frame)
-    assert (positions, problems) == ([0], [])
-    assert list(payloads[0]) == list(FEATURE_COLUMNS)
-    assert pd.read_csv(io.BytesIO(template_csv())).columns[0] == ID_COLUMN
+    assert not has_form(at)  # the form is the model's contract: none without a model
+    at.switch_page("views/batch_scoring.py").run()
+    assert not at.exception
+    assert any("model is not ready" in w.value for w in at.main.warning)
+    assert not at.get("download_button")

@@ -56,6 +56,7 @@ def test_serve_prints_urls_and_a_working_key_and_stops_both_on_ctrl_c(trained_pr
             f"http://127.0.0.1:{api_port}/v1/model", headers={"x-api-key": key}, timeout=10
         )
         assert model.status_code == 200 and model.json()["name"] == "credit-score"
+        assert f"Portfolio      {model.json()['contract']['portfolio']['name']}" in banner
         assert requests.get(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=10).ok
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C delivers

@@ -1,8 +1,10 @@
 """Root fixtures shared by every test group.
 
-``trained_project`` (session scope) trains the credit model ONCE on the German credit data in a
-temporary copy of the project with its own SQLite MLflow store, and hands the serving, frontend
-and stack tests a registered ``models:/credit-score@champion``.
+``trained_project`` (session scope) trains the credit model ONCE on the German credit data (the
+default portfolio) in a temporary copy of the project with its own SQLite MLflow store, and hands
+the serving, frontend and stack tests a registered ``models:/credit-score@champion``.
+``cards_project`` does the same for the second shipped portfolio (``--env cards``): the same code,
+another contract.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from kedro.framework.startup import bootstrap_project
 from mlflow.tracking import _tracking_service
 from mlflow.tracking._model_registry import utils as registry_utils
 
+from quantumfinance.contract import ApplicantContract, load_contract
 from quantumfinance.pipeline_registry import register_pipelines
 from quantumfinance.registry import MODEL_NAME
 
@@ -53,6 +56,9 @@ class TrainedProject:
     scored_test: pd.DataFrame
     scored_train: pd.DataFrame
     metrics: dict
+    env: str = "local"
+    contract: ApplicantContract | None = None
+    data: Path | None = None  # the env's data root (data/, or data/cards for the cards env)
 
     @contextlib.contextmanager
     def tracking(self) -> Iterator[None]:
@@ -82,17 +88,24 @@ def mlflow_tracking(uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def make_project_copy(root: Path) -> str:
-    """Copy pyproject.toml + conf/ + empty data layers into ``root``; return its tracking URI."""
+SHIPPED_ENVS = ("base", "cards")  # conf folders of the shipped portfolios
+
+
+def make_project_copy(root: Path, env: str = "local") -> str:
+    """Copy pyproject.toml + the shipped conf envs + the example data + empty data layers into
+    ``root``; point ``env``'s MLflow store into the copy; return its tracking URI."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copytree(REPO_ROOT / "conf" / "base", root / "conf" / "base")
+    for name in SHIPPED_ENVS:
+        shutil.copytree(REPO_ROOT / "conf" / name, root / "conf" / name)
     (root / "conf" / "local").mkdir(parents=True)
-    (root / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
+    shutil.copytree(REPO_ROOT / "examples", root / "examples")
+    resources = root / "src" / "quantumfinance" / "resources"  # the packaged German table
+    shutil.copytree(REPO_ROOT / "src" / "quantumfinance" / "resources", resources)
     for layer in DATA_LAYERS:
         (root / "data" / layer).mkdir(parents=True)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    mlflow_yml = root / "conf" / "base" / "mlflow.yml"
+    mlflow_yml = root / "conf" / ("base" if env == "local" else env) / "mlflow.yml"
     config = yaml.safe_load(mlflow_yml.read_text())
     config["server"]["mlflow_tracking_uri"] = uri
     # Artifacts next to the store, never in the repository's working directory.
@@ -103,7 +116,9 @@ def make_project_copy(root: Path) -> str:
     return uri
 
 
-def run_pipelines(root: Path, uri: str, names: list[str], extra_params: dict | None = None) -> None:
+def run_pipelines(
+    root: Path, uri: str, names: list[str], extra_params: dict | None = None, env: str = "local"
+) -> None:
     """Run each pipeline in its own KedroSession (so that ds logs its model)."""
 
     bootstrap_project(root)
@@ -115,7 +130,7 @@ def run_pipelines(root: Path, uri: str, names: list[str], extra_params: dict | N
             resume = model_run_id if name == "reporting" else None
             with model_run(resume):
                 with KedroSession.create(
-                    project_path=root, env="local", runtime_params=extra_params
+                    project_path=root, env=env, runtime_params=extra_params
                 ) as session:
                     session.run(pipeline_names=[name])
             close_stale_mlflow_runs()
@@ -161,17 +176,20 @@ def close_stale_mlflow_runs() -> None:
         mlflow.end_run()
 
 
-def train_project(root: Path, extra_params: dict | None = None) -> TrainedProject:
-    """Build a project copy and run the whole chain on the German credit data once."""
+def train_project(
+    root: Path, extra_params: dict | None = None, env: str = "local"
+) -> TrainedProject:
+    """Build a project copy and run the whole chain on ``env``'s portfolio once."""
 
-    uri = make_project_copy(root)
+    uri = make_project_copy(root, env)
     bootstrap_project(root)
     available = register_pipelines()
     names = [
         n for n in ("ingest", "data_engineering", "data_science", "reporting") if n in available
     ]
-    run_pipelines(root, uri, names, extra_params)
-    data = root / "data"
+    run_pipelines(root, uri, names, extra_params, env)
+    conf = root / "conf" / ("base" if env == "local" else env)
+    data = root / yaml.safe_load((conf / "globals.yml").read_text())["data_root"]
     return TrainedProject(
         root=root,
         tracking_uri=uri,
@@ -180,6 +198,9 @@ def train_project(root: Path, extra_params: dict | None = None) -> TrainedProjec
         scored_test=pd.read_parquet(data / "07_model_output" / "scored_applicants.parquet"),
         scored_train=pd.read_parquet(data / "07_model_output" / "scored_train_applicants.parquet"),
         metrics=yaml.safe_load((data / "08_reporting" / "metrics.json").read_text()),
+        env=env,
+        contract=load_contract(conf / "applicant_contract.yml"),
+        data=data,
     )
 
 
@@ -187,3 +208,9 @@ def train_project(root: Path, extra_params: dict | None = None) -> TrainedProjec
 def trained_project(tmp_path_factory: pytest.TempPathFactory) -> TrainedProject:
     """The credit model trained once per test session in a tmp project copy (see module doc)."""
     return train_project(tmp_path_factory.mktemp("trained_project") / "project")
+
+
+@pytest.fixture(scope="session")
+def cards_project(tmp_path_factory: pytest.TempPathFactory) -> TrainedProject:
+    """The second shipped portfolio (conf/cards) trained once per session, same code."""
+    return train_project(tmp_path_factory.mktemp("cards_project") / "project", env="cards")

@@ -15,6 +15,7 @@ from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 from mlflow.tracking import MlflowClient
 
 from quantumfinance import registry
+from quantumfinance.pipelines.data_science.pipeline import log_model_kwargs_for
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +72,29 @@ def raw_data_md5(project_path: Path) -> tuple[str, str]:
     return "missing", "none"
 
 
+CONTRACT_DATASET = "applicant_contract"
+
+
 class ProvenanceAndPromotionHooks:
-    """Tags runs with code/data/env provenance; runs the promotion gate once a model is logged."""
+    """Checks the applicant contract first; tags runs with code/data/env provenance; describes
+    the logged model by the contract; runs the promotion gate once a model is logged."""
 
     def __init__(self) -> None:
         self._run_id: str | None = None
 
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        """Load (and so check) the env's applicant contract before any node runs or writes: a
+        broken contract fails the run with its file, field and problem, and nothing is written."""
+        if CONTRACT_DATASET in catalog:
+            catalog.load(CONTRACT_DATASET)
+
     @hook_impl(trylast=True)  # after kedro-mlflow's hook has started the run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Tag the active run with the git commit, the raw data md5 and the Kedro env."""
+        """Tag the active run with the git commit, the raw data md5 and the Kedro env; give the
+        model that ds logs its signature and input example from the env's contract."""
+        if isinstance(pipeline, PipelineML) and CONTRACT_DATASET in catalog:
+            pipeline.log_model_kwargs.update(log_model_kwargs_for(catalog.load(CONTRACT_DATASET)))
         run = mlflow.active_run()
         self._run_id = run.info.run_id if run else None
         if run is None:

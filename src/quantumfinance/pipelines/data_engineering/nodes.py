@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from quantumfinance.applicant_schema import ID_COLUMN, TARGET_COLUMN
+from quantumfinance.contract import ApplicantContract
 
 from .validation import check_table_structure, row_failures, to_contract_types
 
@@ -23,19 +23,19 @@ WORST_CHECKS_SHOWN = 5
 
 
 def validate_applicants(
-    raw_applicants: pd.DataFrame,
+    raw_applicants: pd.DataFrame, applicant_contract: ApplicantContract
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Split raw applicants into valid (typed) and quarantined rows, plus a data-quality report."""
-    extra_columns = check_table_structure(raw_applicants)
+    extra_columns = check_table_structure(raw_applicants, applicant_contract)
     raw = raw_applicants.reset_index(drop=True)
-    failures = row_failures(raw)
+    failures = row_failures(raw, applicant_contract)
     reasons = failures.groupby("row")["reason"].agg("; ".join)
     quarantined = raw.loc[reasons.index].assign(**{REASONS_COLUMN: reasons.to_numpy()})
     # Parquet needs one type per column; a mixed object column is kept as text for reviewers.
     quarantined = quarantined.astype(
         {c: "str" for c in quarantined if quarantined[c].dtype == object}
     )
-    screened = to_contract_types(raw.drop(index=reasons.index))
+    screened = to_contract_types(raw.drop(index=reasons.index), applicant_contract)
     report = {
         "rows_in": len(raw),
         "rows_valid": len(screened),
@@ -67,10 +67,14 @@ def enforce_quarantine_limit(
 
 
 def split_applicants(
-    validated_applicants: pd.DataFrame, test_size: float, seed: int
+    validated_applicants: pd.DataFrame,
+    applicant_contract: ApplicantContract,
+    test_size: float,
+    seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded train/test split, stratified on default so both halves keep the bad rate."""
-    class_counts = validated_applicants[TARGET_COLUMN].value_counts()
+    """Seeded train/test split, stratified on the target so both halves keep the bad rate."""
+    target, id_column = applicant_contract.target.name, applicant_contract.id.name
+    class_counts = validated_applicants[target].value_counts()
     if len(class_counts) < 2 or class_counts.min() < 2:
         raise ValueError(
             "cannot split applicants: need at least 2 goods and 2 bads, got "
@@ -80,9 +84,9 @@ def split_applicants(
         validated_applicants,
         test_size=test_size,
         random_state=seed,
-        stratify=validated_applicants[TARGET_COLUMN],
+        stratify=validated_applicants[target],
     )
     return (
-        train.sort_values(ID_COLUMN).reset_index(drop=True),
-        test.sort_values(ID_COLUMN).reset_index(drop=True),
+        train.sort_values(id_column).reset_index(drop=True),
+        test.sort_values(id_column).reset_index(drop=True),
     )

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=validate_applicants,
-                inputs="raw_applicants",
+                inputs=["raw_applicants", "applicant_contract"],
                 outputs=["screened_applicants", "quarantined_applicants", "data_quality_report"],
                 name="validate_applicants_node",
             ),
@@ -28,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=split_applicants,
                 inputs=[
                     "validated_applicants",
+                    "applicant_contract",
                     "params:data_engineering.test_size",
                     "params:data_engineering.seed",
                 ],

@@ -18,6 +18,7 @@ from optbinning import BinningProcess
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -25,13 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from quantumfinance.applicant_schema import (
-    BY_NAME,
-    CATEGORICAL_COLUMNS,
-    FEATURE_COLUMNS,
-    NUMERIC_COLUMNS,
-    TARGET_COLUMN,
-)
+from quantumfinance.contract import ApplicantContract, ContractError
 
 logger = logging.getLogger(__name__)
 CANDIDATES = ("scorecard", "challenger", "baseline")
@@ -78,33 +73,30 @@ class CreditModel:
     policy: dict[str, Any]
     reason_codes: dict[str, Any] = field(default_factory=dict)
     woe_lookup: dict[str, BinLookup] = field(default_factory=dict)
+    features: tuple[str, ...] = ()  # the contract's model inputs, in order
+    reason_texts: dict[str, str] = field(default_factory=dict)  # characteristic -> reason text
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _features(applicants: pd.DataFrame) -> pd.DataFrame:
-    """The 20 characteristics in contract order; a clear error names any missing one."""
-    _require_characteristics(applicants)
-    return applicants[list(FEATURE_COLUMNS)]
-
-
-def _require_characteristics(applicants: pd.DataFrame) -> None:
-    """Raise a clear error naming any of the 20 characteristics missing from ``applicants``."""
-    missing = [c for c in FEATURE_COLUMNS if c not in applicants.columns]
+def _features(applicants: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
+    """The model's input columns in contract order; a clear error names any missing one."""
+    missing = [c for c in features if c not in applicants.columns]
     if missing:
         raise ValueError(f"applicants is missing the characteristic column(s): {missing}")
+    return applicants[list(features)]
 
 
-def _sample(applicants: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+def _sample(applicants: pd.DataFrame, max_rows: int | None, seed: int, target: str) -> pd.DataFrame:
     """A stratified sample of at most ``max_rows`` rows, so that fitting cost stays bounded."""
     if not max_rows or len(applicants) <= max_rows:
         return applicants
     kept, _ = train_test_split(
-        applicants,
-        train_size=max_rows,
-        stratify=applicants[TARGET_COLUMN],
-        random_state=seed,
+        applicants, train_size=max_rows, stratify=applicants[target], random_state=seed
+    )
+    logger.info(
+        "Sampled %d of %d applicants (stratified, seed %d)", max_rows, len(applicants), seed
     )
     return kept.sort_index()
 
@@ -138,8 +130,9 @@ def _bin_lookup(binned: Any, categories: tuple[str, ...]) -> BinLookup:
         probes = [splits[0] - 1.0, *splits] if len(splits) else [0.0]
         missing = woe([np.nan], "float64")[0]
         return BinLookup(missing, splits=splits, bin_woe=woe(probes, "float64"))
+    # Every declared category is probed, so values optbinning grouped (or never saw) get the
+    # WoE its own transform gives them.
     fitted = [str(c) for group in binned.splits for c in group]
-    fitted += [str(c) for c in getattr(binned, "_cat_others", None) or []]
     known = list(dict.fromkeys([*categories, *fitted]))
     # A probe no applicant can send stands for "any other value".
     *known_woe, unknown = woe([*known, "\x00unseen category"], "object")
@@ -150,11 +143,13 @@ def _bin_lookup(binned: Any, categories: tuple[str, ...]) -> BinLookup:
     )
 
 
-def woe_lookup_from(scorecard: Pipeline) -> dict[str, BinLookup]:
+def woe_lookup_from(scorecard: Pipeline, contract: ApplicantContract) -> dict[str, BinLookup]:
     """Per-characteristic bin lookup (in the scorecard's column order) from the fitted binning."""
     binning, coefficients, _ = _scorecard_parts(scorecard)
     return {
-        name: _bin_lookup(binning.get_binned_variable(name), BY_NAME[name].categories)
+        name: _bin_lookup(
+            binning.get_binned_variable(name), contract.by_name[name].categories or ()
+        )
         for name in coefficients.index
     }
 
@@ -174,106 +169,137 @@ def evaluate_predictions(target: Any, pd_: Any) -> dict[str, float]:
 # ----------------------------------------------------------------------------- candidates
 
 
-def _scorecard_candidate(params: dict[str, Any]) -> Pipeline:
+def _scorecard_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
     """optbinning WoE binning followed by a logistic regression on the WoE values."""
     woe = params["woe_binning"]
     binning = BinningProcess(
-        variable_names=list(FEATURE_COLUMNS),
+        variable_names=list(contract.feature_names),
         # pandas 3 string columns are not detected as categorical by optbinning 1.0.
-        categorical_variables=list(CATEGORICAL_COLUMNS),
+        categorical_variables=list(contract.categorical_features),
         max_n_prebins=woe["max_n_prebins"],
         min_prebin_size=woe["min_prebin_size"],
         min_bin_size=woe["min_bin_size"],
+        # The contract's trends of the default rate; the rest are left to the solver.
         binning_fit_params={
-            name: {"monotonic_trend": trend} for name, trend in woe["monotonic_trends"].items()
+            c.name: {"monotonic_trend": c.monotonic_trend}
+            for c in contract.features
+            if c.monotonic_trend
         },
     )
     regression = LogisticRegression(C=params["scorecard"]["C"], max_iter=1000)
     return Pipeline([("woe", binning), ("regression", regression)])
 
 
-def _challenger_candidate(params: dict[str, Any]) -> Pipeline:
+def _challenger_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
     """Gradient boosting with native categorical splits (categories ordinal-encoded first)."""
     # Unknown or missing categories become NaN, which gradient boosting routes natively.
     encoder = OrdinalEncoder(
         handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
     )
     encode = ColumnTransformer(
-        [("categories", encoder, list(CATEGORICAL_COLUMNS))],
+        [("categories", encoder, list(contract.categorical_features))],
         remainder="passthrough",
         verbose_feature_names_out=False,
     )
     boosting = HistGradientBoostingClassifier(
-        categorical_features=list(range(len(CATEGORICAL_COLUMNS))),
+        categorical_features=list(range(len(contract.categorical_features))),
         random_state=params["seed"],
         **params["challenger"],
     )
     return Pipeline([("encode", encode), ("boosting", boosting)])
 
 
-def _baseline_candidate(params: dict[str, Any]) -> Pipeline:
+def _baseline_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
     """One-hot categories + standardised numbers + logistic regression: the yardstick."""
+    numeric = [contract.by_name[n] for n in contract.numeric_features]
+    # Numbers the contract lets be missing get the median plus a was-missing indicator.
+    with_missing = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
     encode = ColumnTransformer(
         [
-            ("categories", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_COLUMNS)),
-            ("numbers", StandardScaler(), list(NUMERIC_COLUMNS)),
+            (
+                "categories",
+                OneHotEncoder(handle_unknown="ignore"),
+                list(contract.categorical_features),
+            ),
+            ("numbers", StandardScaler(), [c.name for c in numeric if not c.nullable]),
+            ("nullable_numbers", with_missing, [c.name for c in numeric if c.nullable]),
         ]
     )
     regression = LogisticRegression(C=params["baseline"]["C"], max_iter=1000)
     return Pipeline([("encode", encode), ("regression", regression)])
 
 
-def build_candidates(params: dict[str, Any]) -> dict[str, Pipeline]:
+def build_candidates(params: dict[str, Any], contract: ApplicantContract) -> dict[str, Pipeline]:
     """Unfitted scorecard (WoE + LR), challenger (gradient boosting) and one-hot LR baseline."""
     return {
-        "scorecard": _scorecard_candidate(params),
-        "challenger": _challenger_candidate(params),
-        "baseline": _baseline_candidate(params),
+        "scorecard": _scorecard_candidate(params, contract),
+        "challenger": _challenger_candidate(params, contract),
+        "baseline": _baseline_candidate(params, contract),
     }
 
 
-def _fit(candidate: Pipeline, applicants: pd.DataFrame, threads: int) -> Pipeline:
+def _fit(
+    candidate: Pipeline, applicants: pd.DataFrame, contract: ApplicantContract, threads: int
+) -> Pipeline:
     """Fit a clone of an unfitted candidate on applicants with their default flag."""
     # OpenMP spin-waiting makes gradient boosting many times slower on small data and busy cores.
     with threadpool_limits(limits=threads):
-        return clone(candidate).fit(_features(applicants), applicants[TARGET_COLUMN])
+        return clone(candidate).fit(
+            _features(applicants, contract.feature_names), applicants[contract.target.name]
+        )
 
 
 # ----------------------------------------------------------------------------- training nodes
 
 
 def cross_validate_candidates(
-    applicants_train: pd.DataFrame, params: dict[str, Any]
+    applicants_train: pd.DataFrame, applicant_contract: ApplicantContract, params: dict[str, Any]
 ) -> pd.DataFrame:
     """Stratified k-fold CV of every candidate on the training split (mean and std per metric)."""
-    data = _sample(applicants_train, params["cv"]["max_rows"], params["seed"])
+    target, features = applicant_contract.target.name, applicant_contract.feature_names
+    data = _sample(applicants_train, params["cv"]["max_rows"], params["seed"], target)
     folds = StratifiedKFold(params["cv"]["n_splits"], shuffle=True, random_state=params["seed"])
     rows = []
-    for fold, (fit_idx, val_idx) in enumerate(folds.split(data, data[TARGET_COLUMN])):
-        for name, candidate in build_candidates(params).items():
-            fitted = _fit(candidate, data.iloc[fit_idx], params["threads"])
+    for fold, (fit_idx, val_idx) in enumerate(folds.split(data, data[target])):
+        for name, candidate in build_candidates(params, applicant_contract).items():
+            fitted = _fit(candidate, data.iloc[fit_idx], applicant_contract, params["threads"])
             held_out = data.iloc[val_idx]
-            pd_ = fitted.predict_proba(_features(held_out))[:, 1]
+            pd_ = fitted.predict_proba(_features(held_out, features))[:, 1]
             rows.append(
-                {"model": name, "fold": fold, **evaluate_predictions(held_out[TARGET_COLUMN], pd_)}
+                {"model": name, "fold": fold, **evaluate_predictions(held_out[target], pd_)}
             )
     return pd.DataFrame(rows)
 
 
-def fit_candidates(applicants_train: pd.DataFrame, params: dict[str, Any]) -> dict[str, Pipeline]:
+def fit_candidates(
+    applicants_train: pd.DataFrame, applicant_contract: ApplicantContract, params: dict[str, Any]
+) -> dict[str, Pipeline]:
     """Fit scorecard, challenger and baseline on the (bounded) training split."""
-    data = _sample(applicants_train, params["fit_max_rows"], params["seed"])
-    return {name: _fit(c, data, params["threads"]) for name, c in build_candidates(params).items()}
+    target = applicant_contract.target.name
+    data = _sample(applicants_train, params["fit_max_rows"], params["seed"], target)
+    return {
+        name: _fit(c, data, applicant_contract, params["threads"])
+        for name, c in build_candidates(params, applicant_contract).items()
+    }
 
 
 def evaluate_on_test(
-    fitted_candidates: dict[str, Pipeline], applicants_test: pd.DataFrame
+    fitted_candidates: dict[str, Pipeline],
+    applicants_test: pd.DataFrame,
+    applicant_contract: ApplicantContract,
 ) -> pd.DataFrame:
     """Test-split AUC, Gini, KS and Brier per candidate (reported, never used for selection)."""
+    features = _features(applicants_test, applicant_contract.feature_names)
+    observed = applicants_test[applicant_contract.target.name]
     rows = []
     for name, fitted in fitted_candidates.items():
-        pd_ = fitted.predict_proba(_features(applicants_test))[:, 1]
-        rows.append({"model": name, **evaluate_predictions(applicants_test[TARGET_COLUMN], pd_)})
+        pd_ = fitted.predict_proba(features)[:, 1]
+        rows.append({"model": name, **evaluate_predictions(observed, pd_)})
     return pd.DataFrame(rows)
 
 
@@ -287,21 +313,27 @@ def select_candidate(cv_results: pd.DataFrame, selection: dict[str, Any]) -> str
 
 
 def build_credit_model(
-    fitted_candidates: dict[str, Pipeline], chosen: str, scoring: dict[str, Any]
+    fitted_candidates: dict[str, Pipeline],
+    chosen: str,
+    scoring: dict[str, Any],
+    applicant_contract: ApplicantContract,
 ) -> CreditModel:
     """Package the chosen estimator with the scorecard (for reason codes) and the policy."""
     scorecard = fitted_candidates["scorecard"]
     table = scorecard_table_from(scorecard, scoring["scaling"])
     best = table[table["count"] > 0].groupby("characteristic")["points"].max()
+    suffix = scoring["reason_codes"]["text_suffix"]
     return CreditModel(
         chosen=chosen,
         estimator=fitted_candidates[chosen],
         scorecard=scorecard,
-        best_points={name: float(best.get(name, 0.0)) for name in FEATURE_COLUMNS},
+        best_points={name: float(best.get(name, 0.0)) for name in applicant_contract.feature_names},
         scaling=dict(scoring["scaling"]),
         policy=dict(scoring["policy"]),
         reason_codes=dict(scoring["reason_codes"]),
-        woe_lookup=woe_lookup_from(scorecard),
+        woe_lookup=woe_lookup_from(scorecard, applicant_contract),
+        features=applicant_contract.feature_names,
+        reason_texts={c.name: c.reason_text(suffix) for c in applicant_contract.features},
     )
 
 
@@ -309,7 +341,7 @@ def binning_table(credit_model: CreditModel) -> pd.DataFrame:
     """optbinning's binning table of every characteristic (bins, counts, event rate, WoE, IV)."""
     binning, _, _ = _scorecard_parts(credit_model.scorecard)
     tables = []
-    for name in FEATURE_COLUMNS:
+    for name in credit_model.features:
         table = binning.get_binned_variable(name).binning_table.build(add_totals=False)
         table.insert(0, "characteristic", name)
         tables.append(table.assign(Bin=table["Bin"].astype(str)))
@@ -329,7 +361,7 @@ def scorecard_table_from(scorecard: Pipeline, scaling: dict[str, float]) -> pd.D
             "points": float(_to_points(-intercept, scaling)),
         }
     ]
-    for name in FEATURE_COLUMNS:
+    for name in coefficients.index:
         table = binning.get_binned_variable(name).binning_table.build(add_totals=False)
         coef = float(coefficients.get(name, 0.0))
         for _, b in table.iterrows():
@@ -376,25 +408,82 @@ def mlflow_metrics(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
     return {name: {"value": value, "step": 0} for name, value in metrics.items()}
 
 
-def applicant_features(applicants: pd.DataFrame) -> pd.DataFrame:
-    """Drop id and target: exactly the model's input (the 20 characteristics)."""
-    return _features(applicants).reset_index(drop=True)
+def applicant_features(
+    applicants: pd.DataFrame, applicant_contract: ApplicantContract
+) -> pd.DataFrame:
+    """Drop id, target and non-model columns: exactly the model's input."""
+    return _features(applicants, applicant_contract.feature_names).reset_index(drop=True)
 
 
-def training_portfolio(applicants_train: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def training_portfolio(
+    applicants_train: pd.DataFrame, applicant_contract: ApplicantContract, params: dict[str, Any]
+) -> pd.DataFrame:
     """Features of (a stratified sample of) the training split, scored for stability reports."""
-    sample = _sample(applicants_train, params["train_scoring_max_rows"], params["seed"])
-    return applicant_features(sample)
+    target = applicant_contract.target.name
+    sample = _sample(applicants_train, params["train_scoring_max_rows"], params["seed"], target)
+    return applicant_features(sample, applicant_contract)
 
 
 # ----------------------------------------------------------------------------- inference nodes
 
 
-def assign_woe(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
+def check_applicants(
+    applicant_contract: ApplicantContract, applicants: pd.DataFrame
+) -> pd.DataFrame:
+    """The model's input checked against the contract it was trained on, typed and in order.
+
+    The same rule (``Characteristic.problem``) the API's schema and the front end apply; a
+    ContractError names each bad row and field (up to ``MAX_INPUT_PROBLEMS``)."""
+    missing = [c for c in applicant_contract.feature_names if c not in applicants.columns]
+    if missing:
+        raise ContractError(f"applicants: missing characteristic column(s) {missing}")
+    columns, problems = {}, []
+    for c in applicant_contract.features:
+        values, bad = _checked_column(applicants[c.name], c)
+        columns[c.name] = values
+        for row in bad[: MAX_INPUT_PROBLEMS - len(problems)]:
+            value = applicants[c.name].iloc[row]
+            problems.append(f"row {row}, field {c.name}: {c.problem(_plain(value))}")
+    if problems:
+        raise ContractError("applicants do not match the model's contract:\n" + "\n".join(problems))
+    return pd.DataFrame(columns, index=applicants.index)
+
+
+MAX_INPUT_PROBLEMS = 20
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value the contract's rule judges."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _checked_column(values: pd.Series, c: Any) -> tuple[Any, list[int]]:
+    """One column typed for the model, and the positions of values that break the contract."""
+    missing = values.isna().to_numpy()
+    if c.is_categorical:
+        ok = values.isin(c.categories).to_numpy() | (missing & c.nullable)
+        typed = values.astype("str") if ok.all() else values
+    else:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+        is_number = (
+            np.array([not isinstance(v, bool | str) for v in values.array], dtype=bool)
+            if values.dtype == object
+            else np.ones(len(values), dtype=bool)
+        )
+        with np.errstate(invalid="ignore"):
+            ok = is_number & np.isfinite(numbers) & (numbers >= c.minimum) & (numbers <= c.maximum)
+            if c.type == "integer":
+                ok &= numbers == np.floor(numbers)
+        ok |= missing & c.nullable
+        whole = c.type == "integer" and not c.nullable
+        typed = numbers.astype("int64") if whole and ok.all() else numbers
+    return typed, np.flatnonzero(~ok).tolist()
+
+
+def assign_woe(credit_model: CreditModel, model_input: pd.DataFrame) -> pd.DataFrame:
     """WoE of each applicant's bin on every scorecard characteristic, from the fitted lookup."""
-    _require_characteristics(applicants)
-    # Models pickled before the lookup existed derive it here (same values, slower).
-    lookup = getattr(credit_model, "woe_lookup", None) or woe_lookup_from(credit_model.scorecard)
+    applicants = model_input
+    lookup = credit_model.woe_lookup
     woe = np.empty((len(applicants), len(lookup)))
     for j, (name, bins) in enumerate(lookup.items()):
         woe[:, j] = bins.woe_of(applicants[name])
@@ -403,7 +492,7 @@ def assign_woe(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFr
 
 
 def predict_default_probability(
-    credit_model: CreditModel, applicants: pd.DataFrame, applicant_woe: pd.DataFrame
+    credit_model: CreditModel, model_input: pd.DataFrame, applicant_woe: pd.DataFrame
 ) -> pd.Series:
     """PD (probability of default) of each applicant from the chosen estimator."""
     if credit_model.chosen == "scorecard":
@@ -411,8 +500,8 @@ def predict_default_probability(
         regression = credit_model.scorecard.named_steps["regression"]
         pd_ = regression.predict_proba(applicant_woe)[:, 1]
     else:
-        pd_ = credit_model.estimator.predict_proba(_features(applicants))[:, 1]
-    return pd.Series(pd_, index=applicants.index, name="pd")
+        pd_ = credit_model.estimator.predict_proba(model_input)[:, 1]
+    return pd.Series(pd_, index=model_input.index, name="pd")
 
 
 def characteristic_points(credit_model: CreditModel, applicant_woe: pd.DataFrame) -> pd.DataFrame:
@@ -438,10 +527,7 @@ def _reasons(points: pd.DataFrame, model: CreditModel) -> list[list[dict[str, st
     kept = np.take_along_axis(lost, order, axis=1) > settings["min_points_lost"]
     # -1 marks a ranked characteristic that lost too few points to be a reason.
     ranked = np.where(kept, order, -1).tolist()
-    reasons = [
-        {"code": n.upper(), "text": f"{BY_NAME[n].description}: {settings['text_suffix']}"}
-        for n in points.columns
-    ]
+    reasons = [{"code": n.upper(), "text": model.reason_texts[n]} for n in points.columns]
     return [[reasons[j].copy() for j in row if j >= 0] for row in ranked]
 
 
@@ -469,11 +555,14 @@ def score_applicants(
     )
 
 
-def score_portfolio(credit_model: CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
+def score_portfolio(
+    credit_model: CreditModel, applicant_contract: ApplicantContract, applicants: pd.DataFrame
+) -> pd.DataFrame:
     """Score a whole portfolio (e.g. the training split) with exactly the inference nodes."""
-    woe = assign_woe(credit_model, applicants)
+    model_input = check_applicants(applicant_contract, applicants)
+    woe = assign_woe(credit_model, model_input)
     return score_applicants(
-        predict_default_probability(credit_model, applicants, woe),
+        predict_default_probability(credit_model, model_input, woe),
         characteristic_points(credit_model, woe),
         credit_model,
     )

@@ -8,7 +8,7 @@ from kedro_mlflow.pipeline import pipeline_ml_factory
 from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, Object, ParamSchema, ParamSpec, Property, Schema
 
-from quantumfinance.applicant_schema import CHARACTERISTICS, example_applicant
+from quantumfinance.contract import ApplicantContract
 
 from . import nodes
 
@@ -16,10 +16,17 @@ MODEL_NAME = "credit-score"
 INFERENCE_OUTPUT_COLUMNS = ("pd", "score", "band", "decision", "reason_codes")
 
 
-def model_signature() -> ModelSignature:
-    """The model contract: exactly the 20 characteristics in, the five scoring columns out."""
+def _column_type(characteristic) -> str:
+    if characteristic.is_categorical:
+        return "string"
+    # pandas holds a missing integer as NaN in a float column: nullable integers travel as doubles.
+    return "long" if characteristic.type == "integer" and not characteristic.nullable else "double"
+
+
+def model_signature(contract: ApplicantContract) -> ModelSignature:
+    """MLflow's view of the contract: its model inputs in, the five scoring columns out."""
     inputs = Schema(
-        [ColSpec("string" if c.is_categorical else "long", c.name) for c in CHARACTERISTICS]
+        [ColSpec(_column_type(c), c.name, required=not c.nullable) for c in contract.features]
     )
     reason = Object([Property("code", "string"), Property("text", "string")])
     outputs = Schema(
@@ -40,32 +47,48 @@ def _inference_nodes() -> list:
     """The scoring semantics; tagged both ways so training also scores the test split."""
     tags = ["training", "inference"]
     return [
+        # The contract travels with the model as an input of this pipeline (an artifact).
+        node(
+            func=nodes.check_applicants,
+            inputs=["applicant_contract", "applicants"],
+            outputs="model_input",
+            name="check_applicants",
+            tags=tags,
+        ),
         # Bin assignment runs once per call; PD and points both read its WoE.
         node(
-            nodes.assign_woe,
-            ["credit_model", "applicants"],
-            "applicant_woe",
+            func=nodes.assign_woe,
+            inputs=["credit_model", "model_input"],
+            outputs="applicant_woe",
             name="assign_woe",
             tags=tags,
         ),
         node(
-            nodes.predict_default_probability,
-            ["credit_model", "applicants", "applicant_woe"],
-            "default_probability",
+            func=nodes.predict_default_probability,
+            inputs=dict(
+                credit_model="credit_model",
+                model_input="model_input",
+                applicant_woe="applicant_woe",
+            ),
+            outputs="default_probability",
             name="predict_default_probability",
             tags=tags,
         ),
         node(
-            nodes.characteristic_points,
-            ["credit_model", "applicant_woe"],
-            "characteristic_points",
+            func=nodes.characteristic_points,
+            inputs=["credit_model", "applicant_woe"],
+            outputs="characteristic_points",
             name="characteristic_points",
             tags=tags,
         ),
         node(
-            nodes.score_applicants,
-            ["default_probability", "characteristic_points", "credit_model"],
-            "scored_applicants",
+            func=nodes.score_applicants,
+            inputs=dict(
+                default_probability="default_probability",
+                points="characteristic_points",
+                credit_model="credit_model",
+            ),
+            outputs="scored_applicants",
             name="score_applicants",
             tags=tags,
         ),
@@ -77,19 +100,19 @@ def _training_nodes() -> list:
     return [
         node(
             nodes.cross_validate_candidates,
-            ["applicants_train", "params:model_training"],
+            ["applicants_train", "applicant_contract", "params:model_training"],
             "cv_results",
             name="cross_validate_candidates",
         ),
         node(
             nodes.fit_candidates,
-            ["applicants_train", "params:model_training"],
+            ["applicants_train", "applicant_contract", "params:model_training"],
             "fitted_candidates",
             name="fit_candidates",
         ),
         node(
             nodes.evaluate_on_test,
-            ["fitted_candidates", "applicants_test"],
+            ["fitted_candidates", "applicants_test", "applicant_contract"],
             "test_results",
             name="evaluate_on_test",
         ),
@@ -101,7 +124,7 @@ def _training_nodes() -> list:
         ),
         node(
             nodes.build_credit_model,
-            ["fitted_candidates", "chosen_model", "params:scoring"],
+            ["fitted_candidates", "chosen_model", "params:scoring", "applicant_contract"],
             "credit_model",
             name="build_credit_model",
         ),
@@ -114,16 +137,21 @@ def _training_nodes() -> list:
             name="model_metrics",
         ),
         node(nodes.mlflow_metrics, "model_metrics", "model_metrics_mlflow", name="log_metrics"),
-        node(nodes.applicant_features, "applicants_test", "applicants", name="test_features"),
+        node(
+            nodes.applicant_features,
+            ["applicants_test", "applicant_contract"],
+            "applicants",
+            name="test_features",
+        ),
         node(
             nodes.training_portfolio,
-            ["applicants_train", "params:model_training"],
+            ["applicants_train", "applicant_contract", "params:model_training"],
             "applicants_train_features",
             name="train_features",
         ),
         node(
             nodes.score_portfolio,
-            ["credit_model", "applicants_train_features"],
+            ["credit_model", "applicant_contract", "applicants_train_features"],
             "scored_train_applicants",
             name="score_train_applicants",
         ),
@@ -138,10 +166,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         training=training,
         inference=inference,
         input_name="applicants",
-        log_model_kwargs={
-            "name": "credit_model",
-            "registered_model_name": MODEL_NAME,
-            "signature": model_signature(),
-            "input_example": pd.DataFrame([example_applicant()]),
-        },
+        # The signature and input example come from the run's contract: set by the project hook
+        # (hooks.py, with log_model_kwargs_for) once the env's catalog is known.
+        log_model_kwargs={"name": "credit_model", "registered_model_name": MODEL_NAME},
     )
+
+
+def log_model_kwargs_for(contract: ApplicantContract) -> dict:
+    """What kedro-mlflow needs to log the model for this contract: signature and input example."""
+    return {
+        "signature": model_signature(contract),
+        "input_example": pd.DataFrame([contract.example_applicant()]),
+    }

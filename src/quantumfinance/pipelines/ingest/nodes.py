@@ -1,7 +1,11 @@
-"""Nodes of the ingest pipeline: read applicants from the real table, the generator or a file.
+"""Nodes of the ingest pipeline: read a portfolio's applicants and map them to its contract.
 
-Ingest stores what it reads as it is; judging the rows is data_engineering's job. It only fails
-on what makes a table unreadable (unknown source, missing or empty file, not CSV/parquet).
+Ingest renames the source columns to the contract's names (and numbers the applicants when the
+contract says `id.generate`), and otherwise stores the values as it read them: judging rows is
+data_engineering's job. It fails, before anything is written, on what makes the table unusable
+for the contract: an unreadable file, a column the contract names that is not there, a target
+or a category set that does not match the data. Each message names the file, the field and the
+problem.
 """
 
 from __future__ import annotations
@@ -12,20 +16,41 @@ from typing import Any
 
 import pandas as pd
 
-from quantumfinance.applicant_schema import load_german_credit
+from quantumfinance.contract import ApplicantContract, Characteristic, code_text
 from quantumfinance.synthetic import generate_applicants
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("german_credit", "synthetic", "file")
-CSV_SUFFIXES = (".csv", ".csv.gz")
+SOURCES = ("file", "synthetic")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
+# pandas.read_csv options a portfolio may set under ingest.read
+READ_OPTIONS = ("sep", "delimiter", "decimal", "thousands", "encoding", "na_values", "quotechar")
+SHOWN_VALUES = 5
 
 
-def read_applicant_file(path: str | Path) -> pd.DataFrame:
-    """Read a user's CSV (.csv, .csv.gz) or parquet file, failing clearly on anything else."""
+def _decode_error_line(path: Path, encoding: str) -> int | None:
+    """1-based number of the first line that does not decode with ``encoding``."""
+    import gzip  # noqa: PLC0415 - only on the error path
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def read_applicant_file(path: str | Path, read: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Read a CSV (.csv, .csv.gz) or parquet file with the portfolio's reader options."""
     path = Path(path)
+    read = dict(read or {})
+    unknown = sorted(set(read) - set(READ_OPTIONS))
+    if unknown:
+        raise ValueError(f"ingest.read: unknown option(s) {unknown}; allowed: {list(READ_OPTIONS)}")
     name = path.name.lower()
     if not path.is_file():
         raise FileNotFoundError(f"ingest.path: applicant file {path} does not exist")
@@ -37,9 +62,17 @@ def read_applicant_file(path: str | Path) -> pd.DataFrame:
                 raise ValueError(f"ingest.path: {path} is not a parquet file (no PAR1 header)")
         return pd.read_parquet(path)
     if name.endswith(CSV_SUFFIXES):
+        encoding = read.setdefault("encoding", "utf-8")
         try:
-            return pd.read_csv(path)
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            return pd.read_csv(path, **read)
+        except UnicodeDecodeError as exc:
+            line = _decode_error_line(path, encoding)
+            where = f"line {line}" if line else "a line"
+            raise ValueError(
+                f"ingest.path: {path}: {where} is not valid {encoding} ({exc.reason}); "
+                "set ingest.read.encoding to the file's encoding"
+            ) from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise ValueError(f"ingest.path: {path} is not a readable CSV file: {exc}") from exc
     raise ValueError(
         f"ingest.path: {path} is neither CSV ({', '.join(CSV_SUFFIXES)}) "
@@ -47,18 +80,99 @@ def read_applicant_file(path: str | Path) -> pd.DataFrame:
     )
 
 
-def load_raw_applicants(ingest: dict[str, Any]) -> pd.DataFrame:
-    """Load applicants from `ingest.source`: german_credit, synthetic (n_rows, seed) or file (path)."""
+def to_contract_columns(
+    source: pd.DataFrame, contract: ApplicantContract, origin: str
+) -> pd.DataFrame:
+    """Rename source columns to contract names (others kept, after them); number the applicants
+    when the contract generates ids. A column the contract names but the file lacks is an error."""
+    missing = [s for s in contract.source_names if s not in source.columns]
+    if missing:
+        fields = [contract.field_of(contract.source_names[s]) for s in missing]
+        raise contract.error(
+            ", ".join(f"{f}.source" for f in fields),
+            f"column(s) {missing} not found in {origin} (its columns: {list(source.columns)})",
+        )
+    renamed = source.rename(columns=contract.source_names)
+    if contract.id.generate:
+        if contract.id.name in renamed.columns:
+            raise contract.error("id", f"{origin} already has a column {contract.id.name!r}")
+        renamed.insert(0, contract.id.name, pd.RangeIndex(1, len(renamed) + 1))
+    known = [c for c in contract.columns if c in renamed.columns]
+    return renamed[known + [c for c in renamed.columns if c not in known]]
+
+
+def _examples(values: pd.Series) -> str:
+    counts = values.value_counts()
+    shown = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.head(SHOWN_VALUES).items())
+    return shown + (f" and {len(counts) - SHOWN_VALUES} more" if len(counts) > SHOWN_VALUES else "")
+
+
+def _column_mismatch(
+    values: pd.Series, characteristic: Characteristic
+) -> tuple[pd.Series, str] | None:
+    """Values of one column that break its declared type or category set, and what they break."""
+    present = values.dropna()
+    if characteristic.is_categorical:
+        bad = present[~present.astype(str).isin(characteristic.categories)]
+        return bad, f"not among the declared categories {list(characteristic.categories)}"
+    numbers = pd.to_numeric(present, errors="coerce")
+    bad = present[numbers.isna()]
+    return bad, f"not numbers (declared type {characteristic.type}; check ingest.read.decimal)"
+
+
+def check_against_contract(
+    raw: pd.DataFrame, contract: ApplicantContract, origin: str, max_mismatch_fraction: float
+) -> None:
+    """Fail when the data and the contract disagree wholesale (a few bad rows are quarantined
+    later by data_engineering; a share above ``max_mismatch_fraction`` means the contract is wrong)."""
+    rows = max(len(raw), 1)
+    target = raw[contract.target.name]
+    unreadable = target[target.notna() & contract.target.flag(target).isna()]
+    if target.notna().any() and len(unreadable) / rows > max_mismatch_fraction:
+        raise contract.error(
+            "target.bad/target.good",
+            f"{len(unreadable)} of {len(raw)} values of column "
+            f"{contract.target.source or contract.target.name!r} in {origin} are neither bad "
+            f"{list(map(code_text, contract.target.bad))} nor good "
+            f"{list(map(code_text, contract.target.good))}: {_examples(unreadable)}",
+        )
+    if target.notna().sum() == 0 and len(raw):
+        raise contract.error("target", f"column {contract.target.name!r} in {origin} is empty")
+    for characteristic in contract.characteristics:
+        bad, what = _column_mismatch(raw[characteristic.name], characteristic)
+        if len(bad) / rows > max_mismatch_fraction:
+            field = contract.field_of(characteristic.name)
+            field += ".categories" if characteristic.is_categorical else ".type"
+            raise contract.error(
+                field,
+                f"{len(bad)} of {len(raw)} values of column {characteristic.source_column!r} in "
+                f"{origin} are {what}: {_examples(bad.astype(str))}",
+            )
+
+
+def load_raw_applicants(
+    ingest: dict[str, Any], applicant_contract: ApplicantContract
+) -> pd.DataFrame:
+    """Applicants from `ingest.source`: a file (path, read options) or the synthetic generator."""
     source = ingest.get("source")
-    if source == "german_credit":
-        raw = load_german_credit()
-    elif source == "synthetic":
-        raw = generate_applicants(int(ingest["n_rows"]), seed=int(ingest["seed"]))
-    elif source == "file":
-        if not ingest.get("path"):
-            raise ValueError("ingest.path is required when ingest.source is 'file'")
-        raw = read_applicant_file(ingest["path"])
-    else:
+    path = ingest.get("path")
+    if source not in SOURCES:
         raise ValueError(f"ingest.source must be one of {', '.join(SOURCES)}; got {source!r}")
-    logger.info("Ingested %d applicants from %s", len(raw), source)
+    if source == "file" and not path:
+        raise ValueError("ingest.path is required when ingest.source is 'file'")
+    reference = None
+    if path:
+        read = read_applicant_file(path, ingest.get("read"))
+        reference = to_contract_columns(read, applicant_contract, origin=str(path))
+        check_against_contract(
+            reference, applicant_contract, str(path), ingest.get("max_mismatch_fraction", 0.05)
+        )
+    if source == "synthetic":
+        # The file, when given, is the reference whose marginals and default rate are drawn from.
+        raw = generate_applicants(
+            applicant_contract, int(ingest["n_rows"]), seed=int(ingest["seed"]), reference=reference
+        )
+    else:
+        raw = reference
+    logger.info("Ingested %d applicants from %s", len(raw), path if source == "file" else source)
     return raw

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=load_raw_applicants,
-                inputs="params:ingest",
+                inputs=["params:ingest", "applicant_contract"],
                 outputs="raw_applicants",
                 name="load_raw_applicants_node",
             )

@@ -10,21 +10,25 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from quantumfinance.applicant_schema import FEATURE_COLUMNS, TARGET_COLUMN
+from quantumfinance.contract import ApplicantContract
 
 EPSILON = 1e-6  # floor for empty PSI buckets so that ln() stays finite
+TARGET_COLUMN = "observed_default"  # the contract's target, 1 = bad, in every outcome table
+MISSING_GROUP = "(missing)"
 
 
-def outcome_scores(applicants: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+def outcome_scores(
+    applicants: pd.DataFrame, scored: pd.DataFrame, applicant_contract: ApplicantContract
+) -> pd.DataFrame:
     """The pipeline's scores next to each applicant's observed outcome and protected attributes."""
     if len(applicants) != len(scored):
         raise ValueError(
             f"applicants ({len(applicants)}) and scores ({len(scored)}) differ in rows"
         )
-    keep = ["applicant_id", "age", "personal_status_sex", TARGET_COLUMN]
-    return pd.concat(
-        [applicants[keep].reset_index(drop=True), scored.drop(columns="reason_codes")], axis=1
-    )
+    contract = applicant_contract
+    keep = [contract.id.name, *(c.name for c in contract.protected), contract.target.name]
+    outcomes = applicants[keep].rename(columns={contract.target.name: TARGET_COLUMN})
+    return pd.concat([outcomes.reset_index(drop=True), scored.drop(columns="reason_codes")], axis=1)
 
 
 def roc_table(outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -154,9 +158,10 @@ def population_stability(
         }
     ]
     binning = credit_model.scorecard.named_steps["woe"]
-    train_bins = binning.transform(applicants_train[list(FEATURE_COLUMNS)], metric="indices")
-    test_bins = binning.transform(applicants_test[list(FEATURE_COLUMNS)], metric="indices")
-    for name in FEATURE_COLUMNS:
+    features = list(credit_model.features)
+    train_bins = binning.transform(applicants_train[features], metric="indices")
+    test_bins = binning.transform(applicants_test[features], metric="indices")
+    for name in features:
         rows.append(
             {
                 "variable": name,
@@ -181,36 +186,41 @@ def _group_summary(outcomes: pd.DataFrame, group: pd.Series, attribute: str) -> 
     return summary.reset_index(names="group").assign(attribute=attribute)
 
 
-def fairness_table(outcomes: pd.DataFrame, fairness: dict[str, Any]) -> pd.DataFrame:
-    """Mean score and approval rate by age band, 62+ against the rest, and personal status/sex."""
-    edges = fairness["age_band_edges"]
-    labels = [f"{lo}-{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [
-        f"{edges[-1]}+"
+def _groups(values: pd.Series, characteristic, quantile_bands: int) -> pd.Series:
+    """Fairness groups of one protected attribute: its categories, or bands of a number (the
+    contract's ``fairness_bands`` edges, else quantile bands)."""
+    if characteristic.is_categorical:
+        return values.astype(object).where(values.notna(), MISSING_GROUP).astype(str)
+    edges = characteristic.fairness_bands
+    if edges:
+        labels = [f"{lo:g}-{hi - 1:g}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        banded = pd.cut(values, [*edges, np.inf], right=False, labels=[*labels, f"{edges[-1]:g}+"])
+    else:
+        banded = pd.qcut(values, quantile_bands, duplicates="drop")
+    return banded.astype(str).where(values.notna(), MISSING_GROUP)
+
+
+def fairness_table(
+    outcomes: pd.DataFrame, applicant_contract: ApplicantContract, fairness: dict[str, Any]
+) -> pd.DataFrame:
+    """Mean score, approval rate, observed default rate and mean PD per group of every protected
+    attribute of the contract (an empty table when the contract declares none)."""
+    tables = [
+        _group_summary(outcomes, _groups(outcomes[c.name], c, fairness["quantile_bands"]), c.name)
+        for c in applicant_contract.protected
     ]
-    age_band = pd.cut(outcomes["age"], [*edges, np.inf], right=False, labels=labels)
-    senior = fairness["senior_age"]
-    is_senior = np.where(outcomes["age"] >= senior, f"{senior}+", f"under {senior}")
-    table = pd.concat(
-        [
-            _group_summary(outcomes, age_band.astype(str), "age_band"),
-            _group_summary(
-                outcomes, pd.Series(is_senior, index=outcomes.index), f"age {senior}+ vs rest"
-            ),
-            _group_summary(outcomes, outcomes["personal_status_sex"], "personal_status_sex"),
-        ],
-        ignore_index=True,
-    )
-    return table[
-        [
-            "attribute",
-            "group",
-            "applicants",
-            "mean_score",
-            "approval_rate",
-            "observed_default_rate",
-            "mean_pd",
-        ]
+    columns = [
+        "attribute",
+        "group",
+        "applicants",
+        "mean_score",
+        "approval_rate",
+        "observed_default_rate",
+        "mean_pd",
     ]
+    if not tables:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(tables, ignore_index=True)[columns]
 
 
 def _markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
@@ -225,6 +235,18 @@ def _markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
     )
 
 
+def _data_source(ingest: dict[str, Any], data_quality: dict[str, Any]) -> str:
+    """Where the rows came from, as the run read them."""
+    if ingest.get("source") == "synthetic":
+        reference = (
+            f", drawn from the marginals of `{ingest['path']}`" if ingest.get("path") else ""
+        )
+        return (
+            f"synthetic applicants (`quantumfinance.synthetic`, seed {ingest['seed']}{reference})"
+        )
+    return f"the file `{ingest.get('path')}`"
+
+
 def model_card(
     metrics: dict[str, float],
     chosen_model: str,
@@ -232,9 +254,13 @@ def model_card(
     fairness: pd.DataFrame,
     applicants_train: pd.DataFrame,
     applicants_test: pd.DataFrame,
+    data_quality: dict[str, Any],
+    applicant_contract: ApplicantContract,
+    ingest: dict[str, Any],
     card: dict[str, Any],
 ) -> str:
     """The model card (Markdown) of this run: data, metrics next to the baseline, use, limits."""
+    contract = applicant_contract
     perf = pd.DataFrame(
         [
             {
@@ -246,38 +272,43 @@ def model_card(
         ]
     )
     shifted = stability[stability["status"] != "stable"]
-    senior = fairness[
-        fairness["attribute"].str.startswith("age ") & fairness["attribute"].str.endswith("vs rest")
-    ]
-    default_rate = float(pd.concat([applicants_train, applicants_test])[TARGET_COLUMN].mean())
+    both = pd.concat([applicants_train, applicants_test])
+    default_rate = float(both[contract.target.name].mean())
+    excluded = [c.name for c in contract.characteristics if not c.use_in_model]
+    protected = ", ".join(f"`{c.name}`" for c in contract.protected)
     lines = [
-        f"# Model card: {card['model_name']}",
+        f"# Model card: {card['model_name']} — {contract.portfolio.name}",
         "",
         f"Generated by the `reporting` pipeline on {dt.date.today().isoformat()} from the "
         "`data_science` run's outputs (data/08_reporting).",
         "",
         "## Model",
         f"- Chosen candidate: **{chosen_model}** (rule in `parameters_data_science.yml` "
-        "`model_selection`, on 5-fold CV of the training split; the test split is never used to choose).",
-        "- Scorecard: optbinning WoE binning (monotonic trends where credit sense dictates, "
-        "missing/special bins) + logistic regression, scaled with PDO / base score / base odds.",
+        "`model_selection`, on stratified CV of the training split; the test split is never "
+        "used to choose).",
+        "- Scorecard: optbinning WoE binning (the contract's monotonic trends, missing/special "
+        "bins) + logistic regression, scaled with PDO / base score / base odds.",
         "- Challenger: scikit-learn HistGradientBoosting on the same split. Baseline: one-hot "
         "logistic regression, evaluated by the same code.",
+        f"- Inputs: the {len(contract.features)} characteristics of the applicant contract "
+        f"(contract {contract.digest[:12]}, logged with the model)"
+        + (f"; excluded from the model: {', '.join(excluded)}." if excluded else "."),
         "- Output per applicant: PD, score (points), band, decision (approve/review/decline) "
-        "and up to 4 reason codes ranked by points lost against the best bin.",
+        "and reason codes ranked by points lost against the best bin.",
         "",
         "## Data",
-        f"- {card['data_description']}",
+        f"- Portfolio: {contract.portfolio.name}. {contract.portfolio.description}".rstrip(),
+        *([f"- Source: {contract.portfolio.source}"] if contract.portfolio.source else []),
+        f"- This run read {data_quality['rows_in']:,} applicants from "
+        f"{_data_source(ingest, data_quality)}; {data_quality['rows_quarantined']:,} were "
+        f"quarantined by validation, {data_quality['rows_valid']:,} used.",
         f"- Training split: {len(applicants_train):,} applicants; test split: "
-        f"{len(applicants_test):,}; overall default rate {default_rate:.1%}.",
+        f"{len(applicants_test):,}; overall default rate {default_rate:.1%} "
+        f"({int(both[contract.target.name].sum()):,} defaults).",
         "",
-        "## Performance (CV = mean of stratified 5-fold CV on the training split)",
+        "## Performance (CV = mean of stratified k-fold CV on the training split)",
         "",
         _markdown(perf),
-        "",
-        f"Goals: best CV AUC ≥ 0.80, scorecard CV AUC ≥ 0.79. Achieved: best "
-        f"{max(metrics['cv_auc_scorecard'], metrics['cv_auc_challenger']):.3f}, scorecard "
-        f"{metrics['cv_auc_scorecard']:.3f}.",
         "",
         "## Stability (PSI train vs test; < 0.10 stable, 0.10–0.25 monitor, > 0.25 shift)",
         f"- Score PSI {stability.loc[stability['variable'] == 'score', 'psi'].iloc[0]:.3f}; "
@@ -285,11 +316,17 @@ def model_card(
         "",
         "## Fairness (test split)",
         "",
-        _markdown(
-            senior[["group", "applicants", "mean_score", "approval_rate", "observed_default_rate"]]
+        *(
+            [
+                f"By the contract's protected attributes ({protected}):",
+                "",
+                _markdown(fairness),
+                "",
+                "The same table: `data/08_reporting/fairness.csv`.",
+            ]
+            if len(fairness)
+            else ["The contract declares no protected attribute: no fairness groups are reported."]
         ),
-        "",
-        "Full table by age band and personal status/sex: `data/08_reporting/fairness.csv`.",
         "",
         "## Intended use",
         f"- {card['intended_use']}",

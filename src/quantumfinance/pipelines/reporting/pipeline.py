@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.outcome_scores,
-                ["applicants_test", "scored_applicants"],
+                ["applicants_test", "scored_applicants", "applicant_contract"],
                 "test_outcomes",
                 name="test_outcomes",
             ),
@@ -49,7 +49,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.fairness_table,
-                ["test_outcomes", "params:reporting.fairness"],
+                ["test_outcomes", "applicant_contract", "params:reporting.fairness"],
                 "fairness",
                 name="fairness_table",
             ),
@@ -62,6 +62,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "fairness",
                     "applicants_train",
                     "applicants_test",
+                    "data_quality_report",
+                    "applicant_contract",
+                    "params:ingest",
                     "params:reporting.model_card",
                 ],
                 "model_card",

@@ -103,7 +103,7 @@ def test_form_is_drawn_from_the_served_contract(portfolio):
             assert widget.value == spec.default_example
         else:
             assert widget.value == spec.default_example
-            assert (widget.min_value, widget.max_value) == (spec.minimum, spec.maximum)
+            assert (widget.min, widget.max) == (spec.minimum, spec.maximum)
             assert isinstance(widget.value, float) == (spec.type == "float")
             if spec.nullable:
                 assert at.checkbox(key=missing_key(spec.name)).value is False

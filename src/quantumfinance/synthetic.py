@@ -1,35 +1,63 @@
-"""Synthetic applicants for scale tests: the real table's schema, frequencies and ranges.
+"""Synthetic applicants for any applicant contract: its columns, values and a planted risk signal.
 
-How a synthetic applicant is made (all vectorised numpy, one chunk of rows at a time):
+The generator knows only the contract (``conf/<env>/applicant_contract.yml``) and, optionally, a
+*reference* table: applicants in contract column names with the target in its source coding (what
+ingest writes as ``raw_applicants``). ``fit_profile`` turns the two into a ``SyntheticProfile``;
+rows are then drawn from the profile, all vectorised numpy, one chunk at a time.
 
-* **Categorical attributes** are drawn independently from the category frequencies of the real
-  German credit table (``fit_profile``).
-* **duration_months and credit_amount** are drawn as *pairs* from the real rows (they are
-  correlated: long loans are big loans); the amount is then jittered by a log-normal factor
-  (sigma 0.15) so it is not limited to the 1,000 real values, and clipped to the real range.
-* **age** is a real age plus a uniform jitter of -2..+2 years, clipped to the real range; the
-  small class-coded numerics (installment_rate, residence_since, existing_credits,
-  num_dependents) follow their real frequencies.
-* **The planted risk signal.** ``default`` (1 = bad) is Bernoulli(sigmoid(logit)) with
-  ``logit = intercept + sum of the effects in PLANTED_EFFECTS`` (log-odds per category, per
-  month of duration above 20, per unit of ln(amount / 2500), per year of age above 35, per
-  instalment class above 2). The signs follow the direction of the real data (an overdrawn
-  checking account, long loans and little savings raise the risk). The intercept is calibrated
-  once on a fixed sample so the default rate matches the real table (30 %). A logistic model on
-  one-hot features reaches a cross-validated ROC AUC of about 0.78 (the real table: also 0.78). ``personal_status_sex`` carries no planted
-  effect, so any gap a fairness report finds on it comes from correlation, not from the target.
+**Marginals.** Every characteristic is drawn independently of the others.
 
-Determinism: chunk ``i`` is drawn from ``numpy.random.default_rng([seed, i])``, so the same
-``(n_rows, seed, chunk_rows)`` always gives the same rows, whether they are returned as one
-DataFrame (``generate_applicants``) or streamed to parquet (``write_applicants_parquet``, which
-holds one chunk in memory at a time — 10,000,000 rows stay well under 2 GB).
+* *With a reference*: a categorical one from the reference's category frequencies; a numeric one
+  by resampling the reference's values and adding Gaussian noise of ``JITTER`` (5 %) of the
+  column's standard deviation (so values are not limited to the reference's), clipped to the
+  contract's ``minimum``/``maximum`` and rounded for integers. A nullable characteristic is
+  missing as often as in the reference. A column the reference lacks is drawn as below.
+* *Without a reference*: categories uniformly; numbers uniformly between the contract's bounds,
+  or log-uniformly (``log1p`` scale) when the range is positive and wide (``maximum + 1`` at least
+  ``LOG_RANGE_RATIO`` times ``minimum + 1``, e.g. amounts and incomes); ``MISSING_SHARE`` (5 %)
+  missing for nullable characteristics.
+
+Nullable integers are float64 columns (whole numbers, NaN when missing), as pandas reads a CSV.
+
+**Planted risk signal.** Each characteristic's values fall into *levels*: its categories, or
+``BANDS`` (5) bands of a numeric one, plus one level for "missing". The default flag is
+Bernoulli(sigmoid(intercept + sum of the log-odds effects of each row's levels)).
+
+* *With a reference*: bands are the reference's quintiles (one band per value when the column
+  has at most ``MAX_DISCRETE_LEVELS`` distinct values, e.g. classes 1-4), and the effect of a
+  level is the reference's own default rate in that level, shrunk towards the overall rate by
+  ``PRIOR_ROWS`` (30) pseudo-rows, as log-odds relative to the overall rate (a weight of
+  evidence). Because the synthetic characteristics are independent, their effects add up (naive
+  Bayes), so the signal is somewhat cleaner than in the reference.
+* *Without a reference*: bands are equal-width on the drawing scale and effects are random but
+  seeded by the characteristic's name (the same contract always plants the same signal, whatever
+  the seed): categories and "missing" get Normal(0, ``EFFECT_SD``) log-odds; for numbers the
+  log-odds change by ``EFFECT_SPREAD`` (0.8-1.6) across the bands, shaped by
+  ``monotonic_trend``: ascending, risk rises linearly from the lowest band to the highest;
+  descending, it falls; peak/concave, the middle band is that much riskier than the end bands
+  (quadratic); valley/convex, that much safer; auto or none, linear in a random direction.
+* Only model inputs carry a signal: a characteristic that is ``protected`` or not
+  ``use_in_model`` has no planted effect. As every characteristic is drawn independently, a
+  protected attribute is then independent of the target and of the model's inputs: a fairness
+  report on synthetic data should find no gap beyond noise.
+* The intercept is calibrated by bisection on a fixed sample of ``CALIBRATION_ROWS`` so the
+  population default rate equals the reference's (``DEFAULT_RATE``, 20 %, without one).
+
+The target is written in the contract's source coding: ``target.bad[0]`` for a default,
+``target.good[0]`` otherwise; the id column is 1..n.
+
+**Determinism.** Chunk ``i`` is drawn from ``numpy.random.default_rng([seed, i])``, so the same
+``(n_rows, seed, chunk_rows)`` and profile always give the same rows, and a chunk does not depend
+on how many chunks follow it, whether the rows are returned as one DataFrame
+(``generate_applicants``) or streamed to parquet (``write_applicants_parquet``, which holds one
+chunk in memory at a time — 10,000,000 rows stay well under 2 GB).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -37,215 +65,322 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quantumfinance.applicant_schema import (
-    BY_NAME,
-    CATEGORICAL_COLUMNS,
-    ID_COLUMN,
-    TARGET_COLUMN,
-    load_german_credit,
-)
+from quantumfinance.contract import ApplicantContract, Characteristic
 
 CHUNK_ROWS = 100_000
-TARGET_DEFAULT_RATE = 0.30  # the real table: 300 bad out of 1,000
-CLASS_COLUMNS = ("installment_rate", "residence_since", "existing_credits", "num_dependents")
+DEFAULT_RATE = 0.20  # default rate without a reference table
+MISSING_SHARE = 0.05  # missing share of a nullable characteristic without a reference table
+JITTER = 0.05  # noise on a resampled number, in standard deviations of the reference column
+LOG_RANGE_RATIO = 100  # (maximum + 1) / (minimum + 1) from which numbers are drawn log-uniformly
+BANDS = 5  # levels of a numeric characteristic for the planted signal
+MAX_DISCRETE_LEVELS = 10  # a reference column with this few distinct values: one level each
+PRIOR_ROWS = 30.0  # shrinkage of a level's default rate towards the overall rate
+EFFECT_SD = 0.5  # random categorical effects (log-odds), no reference table
+EFFECT_SPREAD = (0.8, 1.6)  # random numeric effect: highest minus lowest band (log-odds)
+CALIBRATION_ROWS = 200_000
+CALIBRATION_SEED = 20_240_601
+EFFECT_SALT = 7_919  # seeds the random effects together with the characteristic's name
 
-# Planted log-odds effects on default. Categories not listed have effect 0.
-PLANTED_EFFECTS: dict[str, dict[str, float]] = {
-    "checking_status": {
-        "... < 0 DM": 0.9,
-        "0 <= ... < 200 DM": 0.5,
-        "... >= 200 DM / salary assignments for at least 1 year": -0.2,
-        "no checking account": -1.0,
-    },
-    "credit_history": {
-        "no credits taken/ all credits paid back duly": 0.9,
-        "all credits at this bank paid back duly": 0.8,
-        "delay in paying off in the past": 0.2,
-        "critical account/ other credits existing (not at this bank)": -0.6,
-    },
-    "savings_status": {
-        "... < 100 DM": 0.35,
-        "100 <= ... < 500 DM": 0.15,
-        "500 <= ... < 1000 DM": -0.4,
-        "... >= 1000 DM": -0.7,
-        "unknown/ no savings account": -0.5,
-    },
-    "purpose": {
-        "car (new)": 0.3,
-        "car (used)": -0.7,
-        "radio/television": -0.3,
-        "education": 0.5,
-        "business": 0.1,
-    },
-    "employment_since": {
-        "unemployed": 0.3,
-        "... < 1 year": 0.4,
-        "4 <= ... < 7 years": -0.3,
-        "... >= 7 years": -0.1,
-    },
-    "other_installment_plans": {"bank": 0.4, "stores": 0.35},
-    "housing": {"own": -0.25, "rent": 0.2, "for free": 0.2},
-}
-PER_MONTH_ABOVE_20 = 0.03  # duration_months
-PER_LOG_AMOUNT = 0.25  # ln(credit_amount / 2500)
-PER_YEAR_ABOVE_35 = -0.015  # age
-PER_INSTALLMENT_CLASS = 0.15  # installment_rate above 2
+_ASCENDING = {"ascending"}
+_DESCENDING = {"descending"}
+_PEAK = {"peak", "peak_heuristic", "concave"}
+_VALLEY = {"valley", "valley_heuristic", "convex"}
 
 
 @dataclass(frozen=True)
-class ApplicantProfile:
-    """Frequencies and ranges fitted from the real applicants; drives the generator."""
+class CharacteristicProfile:
+    """How one characteristic is drawn and what its levels add to the default log-odds."""
 
-    category_probs: dict[str, tuple[tuple[str, ...], np.ndarray]]
-    class_probs: dict[str, tuple[np.ndarray, np.ndarray]]
-    duration_amount_pairs: np.ndarray  # shape (n, 2), int64
-    ages: np.ndarray
-    ranges: dict[str, tuple[int, int]]
-    intercept: float
+    characteristic: Characteristic
+    missing_share: float
+    probs: np.ndarray | None  # categorical: frequency of each contract category
+    values: np.ndarray | None  # numeric with a reference: the values to resample
+    jitter: float  # numeric with a reference: sd of the noise added to a resampled value
+    log_scale: bool  # numeric without a reference: drawn log-uniformly
+    edges: np.ndarray  # numeric: inner band edges (band = searchsorted(edges, x, "right"))
+    effects: np.ndarray  # log-odds per level; the last level is "missing"
 
-
-def fit_profile(real: pd.DataFrame | None = None) -> ApplicantProfile:
-    """Fit category frequencies, numeric ranges and the default-rate intercept from real rows."""
-    real = load_german_credit() if real is None else real
-    category_probs = {}
-    for column in CATEGORICAL_COLUMNS:
-        # Keep the contract's category order so codes mean the same thing for every table.
-        counts = real[column].value_counts().reindex(BY_NAME[column].categories, fill_value=0)
-        category_probs[column] = (BY_NAME[column].categories, (counts / counts.sum()).to_numpy())
-    class_probs = {}
-    for column in CLASS_COLUMNS:
-        counts = real[column].value_counts().sort_index()
-        class_probs[column] = (counts.index.to_numpy(np.int64), (counts / counts.sum()).to_numpy())
-    ranges = {c: (int(real[c].min()), int(real[c].max())) for c in ("credit_amount", "age")}
-    profile = ApplicantProfile(
-        category_probs=category_probs,
-        class_probs=class_probs,
-        duration_amount_pairs=real[["duration_months", "credit_amount"]].to_numpy(np.int64),
-        ages=real["age"].to_numpy(np.int64),
-        ranges=ranges,
-        intercept=0.0,
-    )
-    return _with_calibrated_intercept(profile)
-
-
-@lru_cache(maxsize=1)
-def default_profile() -> ApplicantProfile:
-    """The profile fitted from the packaged German credit table (fitted once per process)."""
-    return fit_profile()
-
-
-def _with_calibrated_intercept(profile: ApplicantProfile) -> ApplicantProfile:
-    """Find the intercept whose mean default probability equals TARGET_DEFAULT_RATE (bisection)."""
-    features, _ = _draw_features(np.random.default_rng(0), 200_000, profile)
-    logit = _planted_logit(features)
-    low, high = -10.0, 10.0
-    for _ in range(50):
-        mid = (low + high) / 2
-        if _sigmoid(logit + mid).mean() < TARGET_DEFAULT_RATE:
-            low = mid
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(values, levels) of n applicants: category codes (-1 = missing) or numbers (NaN)."""
+        c = self.characteristic
+        if c.is_categorical:
+            values = rng.choice(len(self.probs), size=n, p=self.probs).astype(np.int16)
+        elif self.values is not None:
+            values = self.values[rng.integers(0, len(self.values), n)]
+            values = values + rng.normal(0.0, self.jitter, n)
+        elif self.log_scale:
+            low, high = np.log1p(c.minimum), np.log1p(c.maximum)
+            values = np.expm1(low + rng.random(n) * (high - low))
         else:
-            high = mid
-    return ApplicantProfile(**{**profile.__dict__, "intercept": (low + high) / 2})
+            values = c.minimum + rng.random(n) * (c.maximum - c.minimum)
+        if not c.is_categorical:
+            values = np.clip(values, c.minimum, c.maximum)
+            if c.type == "integer":
+                values = np.rint(values)
+        if c.nullable:
+            missing = rng.random(n) < self.missing_share
+            values = np.where(missing, -1 if c.is_categorical else np.nan, values)
+        return values, self.levels(values)
+
+    def levels(self, values: np.ndarray) -> np.ndarray:
+        """Level of each value: category code or band; the last level for missing."""
+        missing_level = len(self.effects) - 1
+        if self.characteristic.is_categorical:
+            return np.where(values < 0, missing_level, values).astype(np.intp)
+        bands = np.searchsorted(self.edges, values, side="right")
+        return np.where(np.isnan(values), missing_level, bands)
+
+
+@dataclass(frozen=True)
+class SyntheticProfile:
+    """Everything the generator needs: per-characteristic draws and effects, the intercept."""
+
+    contract: ApplicantContract
+    characteristics: tuple[CharacteristicProfile, ...]
+    default_rate: float
+    intercept: float
+    schema: pa.Schema
+
+
+def fit_profile(
+    contract: ApplicantContract, reference: pd.DataFrame | None = None
+) -> SyntheticProfile:
+    """Fit marginals, planted effects and the intercept (see the module docstring)."""
+    flags = None
+    if reference is not None and contract.target.name in reference:
+        known = contract.target.flag(reference[contract.target.name])
+        flags = known if known.notna().any() else None
+    rate = float(flags.mean()) if flags is not None else DEFAULT_RATE
+    profiles = []
+    for c in contract.characteristics:
+        column = reference[c.name] if reference is not None and c.name in reference else None
+        profile = _from_reference(c, column) if column is not None else _from_contract(c)
+        signal = c.use_in_model and not c.protected
+        if not signal:
+            effects = np.zeros_like(profile.effects)
+        elif column is not None and flags is not None:
+            effects = _reference_effects(profile, column, flags, rate)
+        else:
+            effects = _random_effects(profile)
+        profiles.append(_replace(profile, effects=effects))
+    profiles = tuple(profiles)
+    intercept = _calibrated_intercept(profiles, rate)
+    return SyntheticProfile(contract, profiles, rate, intercept, _schema(contract))
+
+
+def _replace(profile: CharacteristicProfile, **changes: object) -> CharacteristicProfile:
+    return CharacteristicProfile(**{**profile.__dict__, **changes})
+
+
+def _from_contract(c: Characteristic) -> CharacteristicProfile:
+    """Uniform categories, uniform or log-uniform numbers, MISSING_SHARE missing."""
+    missing = MISSING_SHARE if c.nullable else 0.0
+    if c.is_categorical:
+        k = len(c.categories)
+        return CharacteristicProfile(
+            c, missing, np.full(k, 1.0 / k), None, 0.0, False, np.empty(0), np.zeros(k + 1)
+        )
+    log_scale = c.minimum >= 0 and (c.maximum + 1) >= LOG_RANGE_RATIO * (c.minimum + 1)
+    scale = np.log1p if log_scale else (lambda x: x)
+    low, high = scale(c.minimum), scale(c.maximum)
+    edges = low + (high - low) * np.arange(1, BANDS) / BANDS
+    edges = np.expm1(edges) if log_scale else edges
+    return CharacteristicProfile(
+        c, missing, None, None, 0.0, log_scale, np.unique(edges), np.zeros(BANDS + 1)
+    )
+
+
+def _from_reference(c: Characteristic, column: pd.Series) -> CharacteristicProfile:
+    """Frequencies, values and missing share of one reference column."""
+    missing = column.isna()
+    if c.is_categorical:
+        codes = pd.Categorical(column, categories=list(c.categories)).codes
+        counts = np.bincount(codes[codes >= 0], minlength=len(c.categories)).astype(float)
+        if counts.sum() == 0:
+            return _from_contract(c)
+        share = missing.sum() / (missing.sum() + counts.sum())
+        return CharacteristicProfile(
+            c,
+            float(share) if c.nullable else 0.0,
+            counts / counts.sum(),
+            None,
+            0.0,
+            False,
+            np.empty(0),
+            np.zeros(len(c.categories) + 1),
+        )
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    values = numbers[~np.isnan(numbers)]
+    if len(values) == 0:
+        return _from_contract(c)
+    share = missing.sum() / (missing.sum() + len(values))
+    distinct = np.unique(values)
+    if len(distinct) <= MAX_DISCRETE_LEVELS:  # e.g. classes 1-4, counts: one level per value
+        edges = distinct[1:]
+    else:  # quintiles; an edge at the minimum would leave its band empty
+        edges = np.unique(np.quantile(values, np.arange(1, BANDS) / BANDS))
+        edges = edges[edges > distinct[0]]
+    return CharacteristicProfile(
+        c,
+        float(share) if c.nullable else 0.0,
+        None,
+        values,
+        JITTER * float(values.std()),
+        False,
+        edges,
+        np.zeros(len(edges) + 2),
+    )
+
+
+def _reference_effects(
+    profile: CharacteristicProfile, column: pd.Series, flags: pd.Series, rate: float
+) -> np.ndarray:
+    """Shrunk log-odds of default per level, relative to the overall rate (weight of evidence)."""
+    c = profile.characteristic
+    if c.is_categorical:
+        codes = pd.Categorical(column, categories=list(c.categories)).codes.astype(float)
+        invalid = column.notna().to_numpy() & (codes < 0)  # a value outside the categories
+        values = np.where(column.isna(), -1.0, codes)
+    else:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        invalid = column.notna().to_numpy() & np.isnan(values)
+    known = flags.notna().to_numpy() & ~invalid
+    levels = profile.levels(values[known])
+    size = len(profile.effects)
+    bad = np.bincount(levels, weights=flags.to_numpy()[known], minlength=size)
+    rows = np.bincount(levels, minlength=size)
+    shrunk = (bad + PRIOR_ROWS * rate) / (rows + PRIOR_ROWS)
+    return _logit(shrunk) - _logit(rate)
+
+
+def _random_effects(profile: CharacteristicProfile) -> np.ndarray:
+    """Seeded random effects whose shape follows the characteristic's monotonic_trend."""
+    c = profile.characteristic
+    rng = np.random.default_rng([EFFECT_SALT, zlib.crc32(c.name.encode())])
+    if c.is_categorical:
+        return rng.normal(0.0, EFFECT_SD, len(profile.effects))
+    bands = len(profile.effects) - 1
+    position = np.linspace(-0.5, 0.5, bands)  # lowest band -0.5, highest +0.5
+    spread = rng.uniform(*EFFECT_SPREAD)
+    trend = c.monotonic_trend
+    if trend in _PEAK or trend in _VALLEY:  # middle and ends differ by `spread`
+        shape = 4 * (position**2 - np.mean(position**2))
+        effects = spread * (-shape if trend in _PEAK else shape)
+    else:
+        sign = 1.0 if trend in _ASCENDING else -1.0 if trend in _DESCENDING else rng.choice([-1, 1])
+        effects = sign * spread * position
+    return np.append(effects, rng.normal(0.0, EFFECT_SD))
+
+
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    return np.log(p) - np.log1p(-np.asarray(p))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _draw_features(
-    rng: np.random.Generator, n: int, profile: ApplicantProfile
-) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, ...]]]:
-    """Draw n applicants' features: category codes (int8) and int64 numerics."""
-    codes: dict[str, np.ndarray] = {}
-    labels: dict[str, tuple[str, ...]] = {}
-    for column, (categories, probs) in profile.category_probs.items():
-        codes[column] = rng.choice(len(categories), size=n, p=probs).astype(np.int8)
-        labels[column] = categories
-    pairs = profile.duration_amount_pairs[rng.integers(0, len(profile.duration_amount_pairs), n)]
-    lo, hi = profile.ranges["credit_amount"]
-    amount = np.rint(pairs[:, 1] * rng.lognormal(0.0, 0.15, n))
-    codes["duration_months"] = pairs[:, 0]
-    codes["credit_amount"] = np.clip(amount, lo, hi).astype(np.int64)
-    lo, hi = profile.ranges["age"]
-    ages = profile.ages[rng.integers(0, len(profile.ages), n)] + rng.integers(-2, 3, n)
-    codes["age"] = np.clip(ages, lo, hi)
-    for column, (values, probs) in profile.class_probs.items():
-        codes[column] = values[rng.choice(len(values), size=n, p=probs)]
-    return codes, labels
+def _planted_logit(
+    profiles: tuple[CharacteristicProfile, ...], rng: np.random.Generator, n: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Draw every characteristic of n applicants; return the values and the logit w/o intercept."""
+    values, logit = [], np.zeros(n)
+    for profile in profiles:
+        drawn, levels = profile.draw(rng, n)
+        values.append(drawn)
+        logit += profile.effects[levels]
+    return values, logit
 
 
-def _planted_logit(features: dict[str, np.ndarray]) -> np.ndarray:
-    """The planted risk signal without intercept (see the module docstring)."""
-    logit = PER_MONTH_ABOVE_20 * (features["duration_months"] - 20.0)
-    logit += PER_LOG_AMOUNT * np.log(features["credit_amount"] / 2500.0)
-    logit += PER_YEAR_ABOVE_35 * (features["age"] - 35.0)
-    logit += PER_INSTALLMENT_CLASS * (features["installment_rate"] - 2.0)
-    for column, effects in PLANTED_EFFECTS.items():
-        lookup = np.array([effects.get(c, 0.0) for c in BY_NAME[column].categories])
-        logit += lookup[features[column]]
-    return logit
+def _calibrated_intercept(profiles: tuple[CharacteristicProfile, ...], rate: float) -> float:
+    """The intercept whose mean default probability on a fixed sample equals `rate` (bisection)."""
+    _, logit = _planted_logit(profiles, np.random.default_rng(CALIBRATION_SEED), CALIBRATION_ROWS)
+    low, high = -20.0, 20.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if _sigmoid(logit + mid).mean() < rate else (low, mid)
+    return (low + high) / 2
 
 
-def _chunk_frame(
-    profile: ApplicantProfile, seed: int, chunk_index: int, n: int, first_id: int
-) -> pd.DataFrame:
-    """One chunk of applicants with the contract's columns and dtypes."""
-    rng = np.random.default_rng([seed, chunk_index])
-    features, labels = _draw_features(rng, n, profile)
-    default = rng.random(n) < _sigmoid(_planted_logit(features) + profile.intercept)
-    columns: dict[str, object] = {ID_COLUMN: np.arange(first_id, first_id + n, dtype=np.int64)}
-    for column in BY_NAME:
-        if column in labels:
-            # Dictionary -> string in Arrow is ~10x faster than mapping Python strings.
-            arrow = pa.DictionaryArray.from_arrays(
-                pa.array(features[column]), pa.array(labels[column])
-            ).cast(pa.large_string())
-            columns[column] = arrow.to_pandas()
+def _schema(contract: ApplicantContract) -> pa.Schema:
+    """Arrow types of the generated columns (explicit, so every chunk and file agree)."""
+    fields = [pa.field(contract.id.name, pa.int64(), nullable=False)]
+    for c in contract.characteristics:
+        if c.is_categorical:
+            kind = pa.string()
+        elif c.type == "integer" and not c.nullable:
+            kind = pa.int64()
         else:
-            columns[column] = features[column].astype(np.int64)
-    columns[TARGET_COLUMN] = default.astype(np.int64)
-    return pd.DataFrame(columns)
+            kind = pa.float64()
+        fields.append(pa.field(c.name, kind, nullable=c.nullable))
+    codes = pa.array([contract.target.good[0], contract.target.bad[0]])
+    fields.append(pa.field(contract.target.name, codes.type, nullable=False))
+    return pa.schema(fields)
 
 
-def iter_applicant_chunks(
-    n_rows: int,
-    seed: int = 42,
-    chunk_rows: int = CHUNK_ROWS,
-    profile: ApplicantProfile | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Yield synthetic applicants chunk by chunk (ids 1..n_rows), deterministic for the seed."""
+def _chunk_table(
+    profile: SyntheticProfile, seed: int, index: int, n: int, first_id: int
+) -> pa.Table:
+    """One chunk of applicants as an Arrow table with the contract's columns."""
+    rng = np.random.default_rng([seed, index])
+    values, logit = _planted_logit(profile.characteristics, rng, n)
+    default = rng.random(n) < _sigmoid(logit + profile.intercept)
+    schema = profile.schema
+    columns = [pa.array(np.arange(first_id, first_id + n, dtype=np.int64))]
+    for p, drawn in zip(profile.characteristics, values, strict=True):
+        c = p.characteristic
+        if c.is_categorical:
+            # Dictionary -> string in Arrow is ~10x faster than mapping Python strings.
+            codes = pa.array(drawn, mask=drawn < 0)
+            labels = pa.array(c.categories, pa.string())
+            columns.append(pa.DictionaryArray.from_arrays(codes, labels).cast(pa.string()))
+        elif c.type == "integer" and not c.nullable:
+            columns.append(pa.array(drawn.astype(np.int64)))
+        else:
+            columns.append(pa.array(drawn, mask=np.isnan(drawn)))
+    target = schema.field(profile.contract.target.name).type
+    codes = pa.array([profile.contract.target.good[0], profile.contract.target.bad[0]], target)
+    columns.append(codes.take(pa.array(default.astype(np.int8))))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def iter_applicant_tables(
+    profile: SyntheticProfile, n_rows: int, seed: int = 42, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pa.Table]:
+    """Yield synthetic applicants chunk by chunk as Arrow tables (ids 1..n_rows)."""
     if n_rows < 0 or chunk_rows <= 0:
         raise ValueError(f"n_rows must be >= 0 and chunk_rows > 0, got {n_rows=}, {chunk_rows=}")
-    profile = profile or default_profile()
     for index, start in enumerate(range(0, n_rows, chunk_rows)):
-        yield _chunk_frame(profile, seed, index, min(chunk_rows, n_rows - start), start + 1)
+        yield _chunk_table(profile, seed, index, min(chunk_rows, n_rows - start), start + 1)
 
 
-def generate_applicants(n_rows: int, seed: int = 42, chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
-    """Synthetic applicants as one DataFrame (for moderate n; use the parquet writer for 10M)."""
-    chunks = list(iter_applicant_chunks(n_rows, seed, chunk_rows))
-    if not chunks:
-        return _chunk_frame(default_profile(), seed, 0, 0, 1)
-    return pd.concat(chunks, ignore_index=True)
+def generate_applicants(
+    contract: ApplicantContract,
+    n_rows: int,
+    seed: int = 42,
+    reference: pd.DataFrame | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> pd.DataFrame:
+    """Synthetic applicants with exactly ``contract.columns`` (for moderate n; 10M: parquet)."""
+    profile = fit_profile(contract, reference)
+    tables = list(iter_applicant_tables(profile, n_rows, seed, chunk_rows))
+    table = pa.concat_tables(tables) if tables else profile.schema.empty_table()
+    return table.to_pandas()
 
 
 def write_applicants_parquet(
-    path: str | Path, n_rows: int, seed: int = 42, chunk_rows: int = CHUNK_ROWS
+    path: str | Path,
+    contract: ApplicantContract,
+    n_rows: int,
+    seed: int = 42,
+    reference: pd.DataFrame | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> Path:
-    """Stream synthetic applicants to a parquet file, one chunk (row group) in memory at a time."""
+    """Stream synthetic applicants to parquet, one chunk (= one row group) in memory at a time."""
+    profile = fit_profile(contract, reference)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer: pq.ParquetWriter | None = None
-    try:
-        for chunk in iter_applicant_chunks(n_rows, seed, chunk_rows):
-            table = pa.Table.from_pandas(chunk, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:  # n_rows == 0: still leave a valid, empty file with the schema
-        empty = generate_applicants(0, seed)
-        pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), path)
+    with pq.ParquetWriter(path, profile.schema) as writer:
+        for table in iter_applicant_tables(profile, n_rows, seed, chunk_rows):
+            writer.write_table(table, row_group_size=max(len(table), 1))
     return path

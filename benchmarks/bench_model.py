@@ -19,8 +19,8 @@ STAGES = ("ingest", "data_engineering", "data_science", "reporting")
 
 
 def _stage(root: Path, stage: str, params: str) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one `kedro run --pipeline=stage`; raises if it fails."""
-    return measure_with_peak([KEDRO, "run", f"--pipeline={stage}", "--params", params], root)
+    """(wall seconds, peak RSS MB) of one `kedro run --pipelines=stage`; raises if it fails."""
+    return measure_with_peak([KEDRO, "run", f"--pipelines={stage}", "--params", params], root)
 
 
 def _one_size(rows: int) -> list[str]:
@@ -56,7 +56,7 @@ def run() -> str:
 |---|---|---:|---:|
 {table}
 
-Each stage is one `kedro run --pipeline=<stage> --params "ingest.source=synthetic,ingest.n_rows=N"`
+Each stage is one `kedro run --pipelines=<stage> --params "ingest.source=synthetic,ingest.n_rows=N"`
 (process start-up and MLflow logging included). Training cost is bounded on purpose
 (`parameters_data_science.yml`): CV on a stratified sample of at most `cv.max_rows` (20,000),
 the final fit on at most `fit_max_rows` (100,000), the training-split score for PSI on at most

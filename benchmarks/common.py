@@ -73,11 +73,14 @@ def machine_description() -> str:
 
 
 def project_copy(root: Path) -> None:
-    """pyproject + conf/base + empty src/ in `root`; MLflow store and artifacts inside the copy."""
+    """pyproject + conf/base + the packaged German table in `root` (the default portfolio's
+    `ingest.path`, also the synthetic generator's reference); MLflow store and artifacts inside
+    the copy."""
     shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
     shutil.copytree(REPO_ROOT / "conf" / "base", root / "conf" / "base")
     (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()
+    resources = Path("src") / "quantumfinance" / "resources"
+    shutil.copytree(REPO_ROOT / resources, root / resources)
     mlflow_yml = root / "conf" / "base" / "mlflow.yml"
     config = yaml.safe_load(mlflow_yml.read_text())
     config["server"]["mlflow_tracking_uri"] = f"sqlite:///{root / 'mlflow.db'}"

@@ -14,6 +14,13 @@ import yaml
 from tests.support.services import REPO_ROOT
 
 STAGES = ["ingest", "data_engineering", "data_science", "reporting"]
+# Every stage reads the applicant contract (catalog entry `applicant_contract`), so a change to
+# it, its loader or the data root must re-run every stage.
+CONTRACT_DEPS = {
+    "conf/base/applicant_contract.yml",
+    "conf/base/globals.yml",
+    "src/quantumfinance/contract.py",
+}
 
 
 def _dvc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -65,6 +72,18 @@ def test_stages_cover_every_pipeline_with_deps_params_and_outs():
     for name, stage in stages.items():
         assert stage["cmd"] == f"kedro run --pipelines={name}"
         assert stage["deps"] and stage["params"] and stage["outs"], name
+
+
+def test_every_stage_depends_on_the_contract_and_existing_files():
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    produced: set[str] = set()
+    for name, stage in stages.items():
+        assert CONTRACT_DEPS <= set(stage["deps"]), f"{name}: deps lack {CONTRACT_DEPS}"
+        for dep in stage["deps"]:
+            # A dep is in the repository, or written by an earlier stage.
+            assert dep in produced or (REPO_ROOT / dep).exists(), f"{name}: no such dep {dep}"
+        for key in ("outs", "metrics", "plots"):
+            produced |= {next(iter(o)) if isinstance(o, dict) else o for o in stage.get(key, [])}
 
 
 @pytest.mark.slow

@@ -7,6 +7,8 @@ the registered model's own run, where the API finds them. Then prints AUC, KS, t
 whether the promotion gate made it champion, and where the report is.
 
     python -m scripts.run_all [--project PATH] [--env ENV] [--params k=v,...]
+
+`--env cards` (or your own portfolio's env) runs the same chain on that env's contract and data.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from quantumfinance.registry import MODEL_NAME, project_tracking_uri, version_of_run
+from quantumfinance.registry import (
+    MODEL_NAME,
+    project_data_root,
+    project_tracking_uri,
+    version_of_run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ("ingest", "data_engineering", "data_science", "reporting")
@@ -29,9 +36,9 @@ PIPELINES = ("ingest", "data_engineering", "data_science", "reporting")
 def run_pipeline(
     project: Path, name: str, env: str | None, params: str | None, run_id: str | None = None
 ) -> None:
-    """One `kedro run --pipeline=name` in the project folder (into MLflow run `run_id` if given)."""
+    """One `kedro run --pipelines=name` in the project folder (into MLflow run `run_id` if given)."""
     kedro = Path(sys.executable).with_name("kedro")
-    args = [str(kedro), "run", f"--pipeline={name}"]
+    args = [str(kedro), "run", f"--pipelines={name}"]
     args += [f"--env={env}"] if env else []
     args += ["--params", params] if params else []
     sys.stdout.write(f"==> {' '.join(args[1:])}\n")
@@ -41,7 +48,7 @@ def run_pipeline(
     if run_id:
         env_vars["QF_MLFLOW_RUN_ID"] = run_id
     if subprocess.run(args, cwd=project, env=env_vars, check=False).returncode != 0:
-        raise SystemExit(f"`kedro run --pipeline={name}` failed; see the log above")
+        raise SystemExit(f"`kedro run --pipelines={name}` failed; see the log above")
 
 
 def registry_client(project: Path, env: str | None) -> tuple[MlflowClient, str]:
@@ -60,7 +67,8 @@ def latest_model_run_id(client: MlflowClient) -> str:
 
 def summary(project: Path, env: str | None) -> str:
     """AUC, KS, registered version, promotion outcome and report path of the last ds run."""
-    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
+    reports = project_data_root(project, env) / "08_reporting"
+    metrics = json.loads((reports / "metrics.json").read_text())
     client, uri = registry_client(project, env)
     version = version_of_run(client, MODEL_NAME, latest_model_run_id(client))
     champion = client.get_model_version_by_alias(MODEL_NAME, "champion").version
@@ -73,8 +81,7 @@ def summary(project: Path, env: str | None) -> str:
             f"Test AUC / KS:    {metrics['test_auc']:.4f} / {metrics['test_ks']:.4f}",
             f"Registered:       {MODEL_NAME} v{version.version} ({uri})",
             f"Promotion:        {outcome} v{champion} - {version.tags.get('promotion_reason', '')}",
-            f"Report:           {project / 'data/08_reporting/model_card.md'}"
-            f" (also in run {version.run_id})",
+            f"Report:           {reports / 'model_card.md'} (also in run {version.run_id})",
             "",
         ]
     )

@@ -273,6 +273,15 @@ class ApplicantContract(_Strict):
         canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
+    def __eq__(self, other: object) -> bool:
+        # The same contract wherever it was read from (and whatever views were cached).
+        if not isinstance(other, ApplicantContract):
+            return NotImplemented
+        return self.digest == other.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (what the API returns and ``from_dict`` reads back)."""
         return self.model_dump(mode="json", exclude_none=True)

@@ -11,10 +11,12 @@ from typing import Any
 import mlflow
 import yaml
 from kedro.framework.hooks import hook_impl
+from kedro.io import DatasetError
 from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 from mlflow.tracking import MlflowClient
 
 from quantumfinance import registry
+from quantumfinance.contract import ContractError
 from quantumfinance.pipelines.data_science.pipeline import log_model_kwargs_for
 
 logger = logging.getLogger(__name__)
@@ -51,12 +53,13 @@ def _git_head(project_path: Path) -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
-def raw_data_md5(project_path: Path) -> tuple[str, str]:
+def raw_data_md5(project_path: Path, env: str | None = None) -> tuple[str, str]:
     """DVC md5 of the raw applicants: the file's own md5 (what DVC records), else dvc.lock's.
 
     The file comes first: after a synthetic or user-file ingest, dvc.lock may describe other data.
     """
-    for path in sorted((project_path / "data" / "01_raw").glob("*applicants*")):
+    raw_folder = registry.project_data_root(project_path, env) / "01_raw"
+    for path in sorted(raw_folder.glob("*applicants*")):
         digest = hashlib.md5(usedforsecurity=False)
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -86,8 +89,18 @@ class ProvenanceAndPromotionHooks:
     def after_catalog_created(self, catalog: Any) -> None:
         """Load (and so check) the env's applicant contract before any node runs or writes: a
         broken contract fails the run with its file, field and problem, and nothing is written."""
-        if CONTRACT_DATASET in catalog:
+        if CONTRACT_DATASET not in catalog:
+            return
+        try:
             catalog.load(CONTRACT_DATASET)
+        except DatasetError as exc:
+            # Kedro wraps load errors (twice); the contract's own message is the one to read.
+            cause = exc.__cause__
+            while cause is not None and not isinstance(cause, ContractError):
+                cause = cause.__cause__
+            if cause is not None:
+                raise cause from None
+            raise
 
     @hook_impl(trylast=True)  # after kedro-mlflow's hook has started the run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -100,7 +113,7 @@ class ProvenanceAndPromotionHooks:
         if run is None:
             return
         project_path = Path(run_params.get("project_path") or ".")
-        md5, source = raw_data_md5(project_path)
+        md5, source = raw_data_md5(project_path, run_params.get("env"))
         mlflow.set_tags(
             {
                 "git_commit": git_commit(project_path),

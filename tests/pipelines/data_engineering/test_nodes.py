@@ -6,18 +6,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantumfinance.applicant_schema import ALL_COLUMNS, CATEGORICAL_COLUMNS, load_german_credit
 from quantumfinance.pipelines.data_engineering.nodes import (
     REASONS_COLUMN,
     enforce_quarantine_limit,
     split_applicants,
-    validate_applicants,
 )
+from quantumfinance.pipelines.data_engineering.nodes import (
+    validate_applicants as _validate,
+)
+from tests.support.portfolios import contract, raw_applicants
+
+GERMAN = contract("base")
+ALL_COLUMNS = GERMAN.columns
+CATEGORICAL_COLUMNS = [c.name for c in GERMAN.characteristics if c.is_categorical]
+
+
+def validate_applicants(raw: pd.DataFrame, env: str = "base"):
+    return _validate(raw, contract(env))
 
 
 @pytest.fixture
 def raw() -> pd.DataFrame:
-    return load_german_credit()
+    return raw_applicants("base")
 
 
 def _reasons(quarantined: pd.DataFrame) -> dict[int, str]:
@@ -49,21 +59,21 @@ def test_unknown_category_is_quarantined(raw):
     assert quarantined.loc[0, "purpose"] == "yacht"  # kept as it arrived, for the reviewer
 
 
-def test_missing_target_is_quarantined(raw):
-    raw["default"] = raw["default"].astype("float64")
+def test_missing_or_unreadable_target_is_quarantined(raw):
     raw.loc[raw["applicant_id"] == 3, "default"] = np.nan
-    raw.loc[raw["applicant_id"] == 4, "default"] = 2
+    raw.loc[raw["applicant_id"] == 4, "default"] = "maybe"
     screened, quarantined, _ = validate_applicants(raw)
-    assert _reasons(quarantined) == {3: "default: missing", 4: "default: in_range(0, 1)"}
+    assert _reasons(quarantined) == {3: "default: missing", 4: "default: unreadable_target"}
     assert screened["default"].dtype == "int64"
     assert set(screened["default"]) == {0, 1}
+    assert screened["default"].sum() == (raw["default"] == "bad").sum()
 
 
 def test_duplicate_id_quarantines_the_later_row_only(raw):
     raw.loc[raw["applicant_id"] == 20, "applicant_id"] = 10
     screened, quarantined, _ = validate_applicants(raw)
     assert quarantined[REASONS_COLUMN].tolist() == ["applicant_id: duplicate"]
-    assert quarantined["credit_amount"].item() == load_german_credit().loc[19, "credit_amount"]
+    assert quarantined["credit_amount"].item() == raw_applicants().loc[19, "credit_amount"]
     assert (screened["applicant_id"] == 10).sum() == 1
 
 
@@ -76,6 +86,7 @@ def test_wrong_dtype_in_some_cells_is_quarantined(raw):
 
 
 def test_every_failed_check_of_a_row_is_named(raw):
+    raw["housing"] = raw["housing"].astype(object)
     raw.loc[raw["applicant_id"] == 7, ["age", "housing", "duration_months"]] = [10, None, 500]
     _, quarantined, _ = validate_applicants(raw)
     reasons = set(quarantined[REASONS_COLUMN].item().split("; "))
@@ -139,18 +150,64 @@ def test_quarantine_limit_names_counts_and_worst_checks(raw):
 
 def test_split_is_stratified_seeded_and_complete(raw):
     screened, _, _ = validate_applicants(raw)
-    train, test = split_applicants(screened, test_size=0.25, seed=42)
+    train, test = split_applicants(screened, GERMAN, test_size=0.25, seed=42)
     assert len(train) == 750 and len(test) == 250
     assert train["default"].mean() == pytest.approx(0.3, abs=0.005)
     assert test["default"].mean() == pytest.approx(0.3, abs=0.005)
     assert set(train["applicant_id"]).isdisjoint(test["applicant_id"])
     assert list(train.columns) == list(test.columns) == list(ALL_COLUMNS)
-    again, _ = split_applicants(screened, test_size=0.25, seed=42)
+    again, _ = split_applicants(screened, GERMAN, test_size=0.25, seed=42)
     pd.testing.assert_frame_equal(again, train)
-    other, _ = split_applicants(screened, test_size=0.25, seed=1)
+    other, _ = split_applicants(screened, GERMAN, test_size=0.25, seed=1)
     assert set(other["applicant_id"]) != set(train["applicant_id"])
 
 
 def test_split_needs_both_classes(raw):
+    screened, _, _ = validate_applicants(raw)
     with pytest.raises(ValueError, match="need at least 2 goods and 2 bads"):
-        split_applicants(raw[raw["default"] == 0], test_size=0.25, seed=1)
+        split_applicants(screened[screened["default"] == 0], GERMAN, test_size=0.25, seed=1)
+
+
+# ----------------------------------------------------------------------------- cards portfolio
+
+
+@pytest.fixture
+def cards() -> pd.DataFrame:
+    return raw_applicants("cards")
+
+
+def test_cards_floats_missing_values_and_text_target_pass_typed(cards):
+    c = contract("cards")
+    screened, quarantined, report = validate_applicants(cards, "cards")
+    assert quarantined.empty and len(screened) == len(cards)
+    assert report["ignored_columns"] == ["Branch code"]
+    for characteristic in c.characteristics:
+        column = screened[characteristic.name]
+        if characteristic.type == "float":
+            assert column.dtype == "float64", characteristic.name
+            assert (column % 1 != 0).any(), f"{characteristic.name} keeps its decimals"
+        if characteristic.nullable:
+            assert column.isna().sum() == cards[characteristic.name].isna().sum() > 0
+    target = c.target.name
+    assert screened[target].dtype == "int64"
+    assert screened[target].sum() == (cards[target] == "Yes").sum()
+
+
+def test_cards_rules_from_the_contract_quarantine_each_bad_value(cards):
+    cards = cards.astype({"student": object, "months_on_book": "float64"})
+    cards.loc[0, "balance"] = -1.5  # below the minimum
+    cards.loc[1, "utilisation"] = np.inf  # not a finite number
+    cards.loc[2, "student"] = None  # missing where the contract does not allow it
+    cards.loc[3, "defaulted"] = "Maybe"  # neither Yes nor No
+    cards.loc[4, "months_on_book"] = 12.5  # an integer characteristic
+    cards.loc[5, "income"] = np.nan  # nullable: valid
+    screened, quarantined, _ = validate_applicants(cards, "cards")
+    assert dict(zip(quarantined["customer_id"], quarantined[REASONS_COLUMN], strict=True)) == {
+        1: "balance: in_range(0, 100000)",
+        2: "utilisation: not_a_number",
+        3: "student: missing",
+        4: "defaulted: unreadable_target",
+        5: "months_on_book: not_an_integer",
+    }
+    assert len(screened) + len(quarantined) == len(cards)
+    assert 6 in set(screened["customer_id"])

@@ -8,9 +8,13 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
 
-from quantumfinance.applicant_schema import ALL_COLUMNS, CATEGORICAL_COLUMNS
 from quantumfinance.pipelines.data_engineering import create_pipeline
 from quantumfinance.synthetic import generate_applicants
+from tests.support.portfolios import contract, raw_applicants
+
+GERMAN = contract("base")
+ALL_COLUMNS = GERMAN.columns
+CATEGORICAL_COLUMNS = [c.name for c in GERMAN.characteristics if c.is_categorical]
 
 OUTPUTS = ("quarantined_applicants", "applicants_train", "applicants_test")
 
@@ -20,6 +24,7 @@ def _catalog(raw: pd.DataFrame, max_fraction: float, tmp_path) -> DataCatalog:
     # The runner releases consumed MemoryDatasets; the report is a file, as in the real catalog.
     catalog["data_quality_report"] = JSONDataset(filepath=str(tmp_path / "data_quality.json"))
     catalog["raw_applicants"] = raw
+    catalog["applicant_contract"] = GERMAN
     catalog["params:data_engineering.max_quarantine_fraction"] = max_fraction
     catalog["params:data_engineering.test_size"] = 0.2
     catalog["params:data_engineering.seed"] = 42
@@ -27,7 +32,7 @@ def _catalog(raw: pd.DataFrame, max_fraction: float, tmp_path) -> DataCatalog:
 
 
 def test_pipeline_splits_valid_rows_and_quarantines_bad_ones(tmp_path):
-    raw = generate_applicants(2_000, seed=5)
+    raw = generate_applicants(GERMAN, 2_000, seed=5, reference=raw_applicants())
     raw.loc[[10, 20], "age"] = 200
     catalog = _catalog(raw, max_fraction=0.05, tmp_path=tmp_path)
     SequentialRunner().run(create_pipeline(), catalog)
@@ -46,7 +51,7 @@ def test_pipeline_splits_valid_rows_and_quarantines_bad_ones(tmp_path):
 
 
 def test_pipeline_fails_over_the_limit_but_keeps_the_quarantine(tmp_path):
-    raw = generate_applicants(500, seed=5)
+    raw = generate_applicants(GERMAN, 500, seed=5, reference=raw_applicants())
     raw.loc[:99, "purpose"] = "yacht"
     catalog = _catalog(raw, max_fraction=0.05, tmp_path=tmp_path)
     with pytest.raises(ValueError, match="100 of 500 applicants .* purpose: unknown_category"):

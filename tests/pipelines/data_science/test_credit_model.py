@@ -1,8 +1,11 @@
-"""data_science: the logged model scores exactly as the pipeline did; reasons, tracking, determinism."""
+"""data_science on both shipped portfolios: the logged model scores exactly as the pipeline did;
+signature and contract travel with it; reasons, tracking, determinism; German figures unchanged."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -10,11 +13,13 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from quantumfinance.applicant_schema import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, NUMERIC_COLUMNS
+from quantumfinance.contract import ContractError, contract_of_model
 from quantumfinance.pipelines.data_science import nodes
 from tests.conftest import run_pipelines
 
 OUTPUT_COLUMNS = ["pd", "score", "band", "decision", "reason_codes"]
+# metrics.json of `make run` on German credit at b07ac69, before the contract became config.
+GERMAN_BEFORE = Path(__file__).with_name("german_metrics_b07ac69.json")
 
 
 def _plain_reasons(value) -> list[dict[str, str]]:
@@ -22,11 +27,15 @@ def _plain_reasons(value) -> list[dict[str, str]]:
     return [{"code": str(r["code"]), "text": str(r["text"])} for r in list(value)]
 
 
-def test_champion_model_scores_the_test_set_exactly_as_the_pipeline(trained_project):
-    features = trained_project.applicants_test[list(FEATURE_COLUMNS)]
-    with trained_project.tracking():
-        served = mlflow.pyfunc.load_model(trained_project.model_uri).predict(features)
-    expected = trained_project.scored_test
+def _features(project) -> pd.DataFrame:
+    return project.applicants_test[list(project.contract.feature_names)]
+
+
+def test_champion_model_scores_the_test_set_exactly_as_the_pipeline(project):
+    features = _features(project)
+    with project.tracking():
+        served = mlflow.pyfunc.load_model(project.model_uri).predict(features)
+    expected = project.scored_test
     assert list(served.columns) == OUTPUT_COLUMNS
     assert len(served) == len(expected) == len(features)
     np.testing.assert_array_equal(served["pd"].to_numpy(), expected["pd"].to_numpy())
@@ -39,60 +48,100 @@ def test_champion_model_scores_the_test_set_exactly_as_the_pipeline(trained_proj
     assert set(served["decision"]) <= {"approve", "review", "decline"}
 
 
-def test_logged_model_signature_is_exactly_the_characteristics(trained_project):
-    with trained_project.tracking():
-        info = mlflow.models.get_model_info(trained_project.model_uri)
-    inputs = info.signature.inputs.to_dict()
-    assert [c["name"] for c in inputs] == list(FEATURE_COLUMNS)
-    types = {c["name"]: c["type"] for c in inputs}
-    assert {types[c] for c in CATEGORICAL_COLUMNS} == {"string"}
-    assert {types[c] for c in NUMERIC_COLUMNS} == {"long"}
+def test_logged_model_signature_and_contract_come_from_the_env_contract(project):
+    contract = project.contract
+    with project.tracking():
+        info = mlflow.models.get_model_info(project.model_uri)
+        logged = contract_of_model(mlflow.pyfunc.load_model(project.model_uri))
+    assert logged == contract and logged.digest == contract.digest
+    inputs = {c["name"]: c for c in info.signature.inputs.to_dict()}
+    assert list(inputs) == list(contract.feature_names)
+    for c in contract.features:
+        expected = {"categorical": "string", "float": "double"}.get(c.type)
+        expected = expected or ("double" if c.nullable else "long")
+        assert inputs[c.name]["type"] == expected, c.name
+        assert inputs[c.name]["required"] is (not c.nullable), c.name
+    excluded = [c.name for c in contract.characteristics if not c.use_in_model]
+    assert not set(excluded) & set(inputs)
     assert [c["name"] for c in info.signature.outputs.to_dict()] == OUTPUT_COLUMNS
 
 
-def test_run_is_tagged_with_provenance_and_aliases_set(trained_project):
-    client = MlflowClient(tracking_uri=trained_project.tracking_uri)
+def test_german_figures_are_those_of_the_code_before_the_contract(trained_project):
+    before = json.loads(GERMAN_BEFORE.read_text())
+    assert trained_project.metrics == before
+
+
+def test_cards_float_missing_and_text_target_went_through_training_and_scoring(cards_project):
+    """The cards portfolio's float features, missing values and Yes/No target, end to end."""
+    contract, data = cards_project.contract, cards_project.data
+    raw = pd.read_parquet(data / "01_raw" / "applicants.parquet")
+    train = pd.read_parquet(data / "05_model_input" / "applicants_train.parquet")
+    test = cards_project.applicants_test
+    target = contract.target.name
+    # Text-coded target: read as 0/1 from the source's Yes/No, nothing lost.
+    bad = str(contract.target.bad[0])
+    assert train[target].sum() + test[target].sum() == (raw[target] == bad).sum()
+    binning = pd.read_csv(data / "08_reporting" / "binning_table.csv")
+    for c in contract.features:
+        rows = binning[binning["characteristic"] == c.name]
+        if c.nullable:  # missing values trained into optbinning's missing bin
+            assert (
+                rows.loc[rows["Bin"] == "Missing", "Count"].item() == train[c.name].isna().sum() > 0
+            )
+        if c.type == "float":  # real-valued splits, not whole numbers
+            assert rows["Bin"].str.contains(r"\d\.\d", regex=True).any(), c.name
+    missing_rows = test[[c.name for c in contract.features if c.nullable]].isna().any(axis=1)
+    assert missing_rows.any()
+    scored = cards_project.scored_test[missing_rows.to_numpy()]
+    assert scored["pd"].between(0, 1).all() and scored["score"].notna().all()
+
+
+def test_run_is_tagged_with_provenance_and_aliases_set(project):
+    client = MlflowClient(tracking_uri=project.tracking_uri)
     champion = client.get_model_version_by_alias("credit-score", "champion")
     challenger = client.get_model_version_by_alias("credit-score", "challenger")
     assert champion.version == challenger.version
     run = client.get_run(champion.run_id)
     assert len(run.data.tags["git_commit"].split("-")[0]) == 40
     assert len(run.data.tags["raw_data_md5"]) == 32
-    assert run.data.tags["kedro_env"] == "local"
+    assert run.data.tags["kedro_env"] == project.env
     for key in ("cv_auc_scorecard", "test_auc_challenger", "test_ks_baseline", "cv_brier"):
         assert key in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"binning_table.csv", "scorecard_table.csv", "metrics.json"} <= artifacts
 
 
-def _extreme_applicants(credit_model, applicants: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+def _extreme_applicants(credit_model, applicants: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """A best-bin applicant (from observed values) and each characteristic's worst value."""
     points = nodes.characteristic_points(credit_model, nodes.assign_woe(credit_model, applicants))
-    features = applicants[list(FEATURE_COLUMNS)]
-    best = {c: features[c].iloc[int(points[c].to_numpy().argmax())] for c in FEATURE_COLUMNS}
-    worst = {c: features[c].iloc[int(points[c].to_numpy().argmin())] for c in FEATURE_COLUMNS}
-    return pd.Series(best), pd.Series(worst)
+    names = credit_model.features
+    best = {c: applicants[c].iloc[int(points[c].to_numpy().argmax())] for c in names}
+    worst = {c: applicants[c].iloc[int(points[c].to_numpy().argmin())] for c in names}
+    return pd.Series(best, dtype=object), pd.Series(worst, dtype=object)
 
 
-def test_best_applicant_has_no_reason_and_a_worst_bin_comes_first(trained_project, credit_model):
-    applicants = trained_project.applicants_test
+def test_best_applicant_has_no_reason_and_a_worst_bin_comes_first(project, credit_model):
+    contract = project.contract
+    applicants = nodes.check_applicants(contract, _features(project))
     best, worst = _extreme_applicants(credit_model, applicants)
-    best_frame = pd.DataFrame([best]).astype(applicants[list(FEATURE_COLUMNS)].dtypes.to_dict())
-    scored_best = nodes.score_portfolio(credit_model, best_frame)
+    best_frame = pd.DataFrame([best]).astype(applicants.dtypes.to_dict())
+    scored_best = nodes.score_portfolio(credit_model, contract, best_frame)
     assert scored_best.loc[0, "reason_codes"] == []
     best_woe = nodes.assign_woe(credit_model, best_frame)
     points = nodes.characteristic_points(credit_model, best_woe).iloc[0]
-    lost = {c: credit_model.best_points[c] - points[c] for c in FEATURE_COLUMNS}
+    lost = {c: credit_model.best_points[c] - points[c] for c in credit_model.features}
     assert max(lost.values()) <= credit_model.reason_codes["min_points_lost"]
-    tested = 0
-    for name in ("checking_status", "duration_months", "credit_history", "savings_status"):
+    # The four characteristics that can lose the most points, each made worst on its own.
+    table = pd.read_csv(project.data / "08_reporting" / "scorecard_table.csv")
+    spread = table[table["count"] > 0].groupby("characteristic")["points"].agg(np.ptp)
+    strongest = spread.drop("(base)", errors="ignore").nlargest(4).index
+    for name in strongest:
         one_bad = best_frame.copy()
         one_bad[name] = pd.Series([worst[name]], dtype=best_frame[name].dtype)
-        reasons = nodes.score_portfolio(credit_model, one_bad).loc[0, "reason_codes"]
+        reasons = nodes.score_portfolio(credit_model, contract, one_bad).loc[0, "reason_codes"]
         assert reasons[0]["code"] == name.upper(), (name, reasons)
-        assert reasons[0]["text"].startswith(nodes.BY_NAME[name].description)
-        tested += 1
-    assert tested == 4
+        assert reasons[0]["text"] == credit_model.reason_texts[name]
+        assert reasons[0]["text"].startswith(contract.by_name[name].description)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +176,21 @@ def test_worse_candidate_is_not_promoted_by_the_pipeline_run(rerun_with_strict_g
     assert "min_auc 0.99" in tags["promotion_reason"]
 
 
-def test_missing_characteristic_is_named(credit_model, trained_project):
-    applicants = trained_project.applicants_test.drop(columns=["age"])
-    with pytest.raises(ValueError, match="age"):
-        nodes.score_portfolio(credit_model, applicants)
+def test_missing_characteristic_is_named(credit_model, project):
+    dropped = project.contract.feature_names[-1]
+    applicants = _features(project).drop(columns=[dropped])
+    with pytest.raises(ContractError, match=f"missing characteristic column.*{dropped}"):
+        nodes.score_portfolio(credit_model, project.contract, applicants)
+
+
+def test_input_breaking_the_contract_is_refused_by_the_logged_model(project):
+    """The model checks its own input: the first bad row and field are named."""
+    contract = project.contract
+    first = next(c for c in contract.features if not c.is_categorical)
+    rows = pd.DataFrame([contract.example_applicant()] * 3)
+    too_big = first.maximum + 1
+    rows.loc[1, first.name] = int(too_big) if first.type == "integer" else too_big
+    with project.tracking():
+        model = mlflow.pyfunc.load_model(project.model_uri)
+    with pytest.raises(ContractError, match=f"row 1, field {first.name}: .* above the maximum"):
+        model.predict(rows)

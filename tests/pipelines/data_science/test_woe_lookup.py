@@ -7,11 +7,16 @@ import pandas as pd
 import pytest
 from optbinning import BinningProcess
 
-from quantumfinance.applicant_schema import CHARACTERISTICS, FEATURE_COLUMNS
 from quantumfinance.pipelines.data_science import nodes
 from quantumfinance.synthetic import generate_applicants
 
 SYNTHETIC_ROWS = 20_000
+
+
+@pytest.fixture(scope="module")
+def project_contract(project):
+    """The contract of the module's project, as a callable the tests pass to score_portfolio."""
+    return lambda _model: project.contract
 
 
 def _binning(credit_model: nodes.CreditModel) -> BinningProcess:
@@ -20,7 +25,7 @@ def _binning(credit_model: nodes.CreditModel) -> BinningProcess:
 
 def _transform_path(credit_model: nodes.CreditModel, applicants: pd.DataFrame) -> pd.DataFrame:
     """The reference: optbinning's transform for points, the chosen estimator's own predict."""
-    features = applicants[list(FEATURE_COLUMNS)]
+    features = applicants[list(credit_model.features)]
     woe = _binning(credit_model).transform(features, metric="woe")
     coefficients = nodes._scorecard_parts(credit_model.scorecard)[1]
     points = woe.mul(-coefficients, axis=1).pipe(nodes._to_points, credit_model.scaling, False)
@@ -37,31 +42,42 @@ def _assert_same_scores(new: pd.DataFrame, reference: pd.DataFrame) -> None:
 
 
 @pytest.fixture(scope="module")
-def portfolios(trained_project, credit_model) -> dict[str, pd.DataFrame]:
-    """Test split, 20,000 synthetic applicants, and edge values of every characteristic."""
-    test = trained_project.applicants_test[list(FEATURE_COLUMNS)].reset_index(drop=True)
-    synthetic = generate_applicants(SYNTHETIC_ROWS, seed=20_261_126)[list(FEATURE_COLUMNS)]
-    edges = pd.DataFrame(_edge_rows(credit_model, test.iloc[0])).astype(test.dtypes.to_dict())
-    return {"test": test, "synthetic": synthetic, "edges": edges}
+def portfolios(project, credit_model) -> dict[str, pd.DataFrame]:
+    """Test split, 20,000 synthetic applicants, and edge values of every characteristic, each
+    checked and typed by the inference pipeline's first node."""
+    contract = project.contract
+    features = list(contract.feature_names)
+    reference = pd.read_parquet(project.data / "01_raw" / "applicants.parquet")
+    test = project.applicants_test[features].reset_index(drop=True)
+    synthetic = generate_applicants(contract, SYNTHETIC_ROWS, seed=20_261_126, reference=reference)
+    edges = pd.DataFrame(_edge_rows(project, credit_model, test.iloc[0]))
+    return {
+        name: nodes.check_applicants(contract, frame[features])
+        for name, frame in {"test": test, "synthetic": synthetic, "edges": edges}.items()
+    }
 
 
-def _edge_rows(credit_model: nodes.CreditModel, template: pd.Series) -> list[dict]:
-    """One characteristic varied at a time: bounds, integers around every split, all categories."""
+def _edge_rows(project, credit_model: nodes.CreditModel, template: pd.Series) -> list[dict]:
+    """One characteristic varied at a time: bounds, values around every split, all categories."""
     rows = []
-    for c in CHARACTERISTICS:
+    for c in project.contract.features:
         if c.is_categorical:
             values = list(c.categories)
         else:
             splits = _binning(credit_model).get_binned_variable(c.name).splits
-            values = sorted({c.minimum, c.maximum, *np.floor(splits), *np.ceil(splits)})
+            around = (np.floor(splits), np.ceil(splits)) if c.type == "integer" else (splits,)
+            values = sorted({c.minimum, c.maximum, *np.concatenate(around)})
+            values = [v for v in values if c.problem(float(v)) is None]
         rows += [{**template.to_dict(), c.name: v} for v in values]
     return rows
 
 
 @pytest.mark.parametrize("portfolio", ["test", "synthetic", "edges"])
-def test_lookup_path_scores_exactly_as_the_transform_path(credit_model, portfolios, portfolio):
+def test_lookup_path_scores_exactly_as_the_transform_path(
+    credit_model, portfolios, portfolio, project_contract
+):
     applicants = portfolios[portfolio]
-    new = nodes.score_portfolio(credit_model, applicants)
+    new = nodes.score_portfolio(credit_model, project_contract(credit_model), applicants)
     _assert_same_scores(new, _transform_path(credit_model, applicants))
     assert len(new) == len(applicants)
 
@@ -70,7 +86,9 @@ def test_lookup_path_scores_exactly_as_the_transform_path(credit_model, portfoli
 def test_lookup_woe_and_points_equal_optbinning(credit_model, portfolios, portfolio):
     applicants = portfolios[portfolio]
     woe = nodes.assign_woe(credit_model, applicants)
-    expected = _binning(credit_model).transform(applicants[list(FEATURE_COLUMNS)], metric="woe")
+    expected = _binning(credit_model).transform(
+        applicants[list(credit_model.features)], metric="woe"
+    )
     pd.testing.assert_frame_equal(woe, expected, check_exact=True)
     coefficients = nodes._scorecard_parts(credit_model.scorecard)[1]
     points = expected.mul(-coefficients, axis=1).pipe(nodes._to_points, credit_model.scaling, False)
@@ -79,11 +97,13 @@ def test_lookup_woe_and_points_equal_optbinning(credit_model, portfolios, portfo
     )
 
 
-def test_exact_split_points_missing_and_unseen_values_get_optbinning_woe(credit_model, portfolios):
-    """Beyond the integer contract: splits exactly and one ulp either side, NaN, unseen category."""
+def test_exact_split_points_missing_and_unseen_values_get_optbinning_woe(
+    project, credit_model, portfolios
+):
+    """Beyond the contract: splits exactly and one ulp either side, NaN, unseen category."""
     template = portfolios["test"].iloc[0]
     rows = []
-    for c in CHARACTERISTICS:
+    for c in project.contract.features:
         if c.is_categorical:
             values = [None, "an unseen category"]
         else:
@@ -93,14 +113,19 @@ def test_exact_split_points_missing_and_unseen_values_get_optbinning_woe(credit_
             ]
             values = [np.nan, -1e12, 1e12, *splits, *around]
         rows += [{**template.to_dict(), c.name: v} for v in values]
-    dtypes = {c.name: ("object" if c.is_categorical else "float64") for c in CHARACTERISTICS}
+    features = project.contract.features
+    dtypes = {c.name: ("object" if c.is_categorical else "float64") for c in features}
     applicants = pd.DataFrame(rows).astype(dtypes)
     woe = nodes.assign_woe(credit_model, applicants)
-    expected = _binning(credit_model).transform(applicants[list(FEATURE_COLUMNS)], metric="woe")
+    expected = _binning(credit_model).transform(
+        applicants[list(credit_model.features)], metric="woe"
+    )
     pd.testing.assert_frame_equal(woe, expected, check_exact=True)
 
 
-def test_inference_never_runs_optbinning_transform(credit_model, portfolios, monkeypatch):
+def test_inference_never_runs_optbinning_transform(
+    credit_model, portfolios, monkeypatch, project_contract
+):
     """The bins are assigned once, by the lookup: a second binning pass would fail this test."""
     assert list(credit_model.woe_lookup) == list(_binning(credit_model).get_support(names=True))
 
@@ -108,5 +133,5 @@ def test_inference_never_runs_optbinning_transform(credit_model, portfolios, mon
         raise AssertionError("BinningProcess.transform called at inference")
 
     monkeypatch.setattr(BinningProcess, "transform", refuse)
-    scored = nodes.score_portfolio(credit_model, portfolios["test"])
+    scored = nodes.score_portfolio(credit_model, project_contract(credit_model), portfolios["test"])
     assert len(scored) == len(portfolios["test"])

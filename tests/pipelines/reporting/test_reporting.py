@@ -1,4 +1,5 @@
-"""reporting: files written and logged, PSI behaves, fairness and model card agree with the run."""
+"""reporting on both shipped portfolios: files written and logged, PSI behaves, fairness groups
+come from the contract's protected attributes, the model card states what the run used."""
 
 from __future__ import annotations
 
@@ -6,9 +7,20 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
+from quantumfinance.contract import ApplicantContract
 from quantumfinance.pipelines.reporting import nodes
+
+PROJECTS = {"german": "trained_project", "cards": "cards_project"}
+
+
+@pytest.fixture(scope="module", params=list(PROJECTS))
+def project(request):
+    """Both shipped portfolios, trained once per session by tests/conftest.py."""
+    return request.getfixturevalue(PROJECTS[request.param])
+
 
 REPORTS = (
     "roc_curve.csv",
@@ -26,11 +38,11 @@ REPORTS = (
 )
 
 
-def test_reports_are_written_and_logged(trained_project):
-    folder = trained_project.root / "data/08_reporting"
+def test_reports_are_written_and_logged(project):
+    folder = project.data / "08_reporting"
     for name in REPORTS:
         assert (folder / name).stat().st_size > 0, name
-    uri = trained_project.tracking_uri
+    uri = project.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     # reporting resumes the model's run (QF_MLFLOW_RUN_ID): the registered version carries its
     # own report, and no separate reporting run exists.
@@ -40,14 +52,14 @@ def test_reports_are_written_and_logged(trained_project):
     assert run.info.run_name == "data_science"  # resuming renamed it; the helper restores it
     logged = {a.path for a in client.list_artifacts(champion.run_id, "reporting")}
     assert {f"reporting/{n}" for n in REPORTS if n != "metrics.json"} <= logged
-    experiment = client.get_experiment_by_name("quantumfinance").experiment_id
+    experiment = client.get_run(champion.run_id).info.experiment_id
     assert not client.search_runs([experiment], "tags.mlflow.runName = 'reporting'")
 
 
-def test_ks_curve_matches_the_logged_ks(trained_project):
-    ks = pd.read_csv(trained_project.root / "data/08_reporting/ks_curve.csv")
+def test_ks_curve_matches_the_logged_ks(project):
+    ks = pd.read_csv(project.data / "08_reporting" / "ks_curve.csv")
     # Scores are rounded points, PDs are not: the two KS agree to a few applicants.
-    assert abs(ks["ks"].max() - trained_project.metrics["test_ks"]) < 0.03
+    assert abs(ks["ks"].max() - project.metrics["test_ks"]) < 0.03
 
 
 def test_psi_is_zero_for_identical_and_flags_a_shift():
@@ -59,28 +71,62 @@ def test_psi_is_zero_for_identical_and_flags_a_shift():
     assert [nodes._status(v, bands) for v in (0.05, 0.15, 0.3)] == ["stable", "monitor", "shift"]
 
 
-def test_psi_table_covers_score_and_every_characteristic(trained_project):
-    psi = pd.read_csv(trained_project.root / "data/08_reporting/population_stability.csv")
-    assert psi["variable"].iloc[0] == "score" and len(psi) == 21
+def test_psi_table_covers_score_and_every_model_characteristic(project):
+    psi = pd.read_csv(project.data / "08_reporting" / "population_stability.csv")
+    assert psi["variable"].tolist() == ["score", *project.contract.feature_names]
     assert (psi["psi"] >= 0).all() and set(psi["status"]) <= {"stable", "monitor", "shift"}
 
 
-def test_fairness_table_agrees_with_the_scored_applicants(trained_project):
+def test_fairness_groups_are_the_contracts_protected_attributes(project):
+    table = pd.read_csv(project.data / "08_reporting" / "fairness.csv")
+    applicants, scored = project.applicants_test, project.scored_test
+    protected = [c.name for c in project.contract.protected]
+    assert protected and list(dict.fromkeys(table["attribute"])) == protected
+    for name in protected:  # every test applicant in exactly one group of each attribute
+        assert table[table["attribute"] == name]["applicants"].sum() == len(applicants)
+    # One categorical group recomputed from the scored applicants.
+    categorical = next(c for c in project.contract.protected if c.is_categorical)
+    group = applicants[categorical.name].mode().iloc[0]
+    members = (applicants[categorical.name] == group).to_numpy()
+    row = table[(table["attribute"] == categorical.name) & (table["group"] == group)].iloc[0]
+    assert row["applicants"] == members.sum()
+    assert np.isclose(row["mean_score"], scored["score"][members].mean())
+    assert np.isclose(row["approval_rate"], (scored["decision"][members] == "approve").mean())
+
+
+def test_german_age_bands_follow_the_contract(trained_project):
     table = pd.read_csv(trained_project.root / "data/08_reporting/fairness.csv")
-    applicants, scored = trained_project.applicants_test, trained_project.scored_test
-    senior = applicants["age"].to_numpy() >= 62
-    row = table[(table["attribute"] == "age 62+ vs rest") & (table["group"] == "62+")].iloc[0]
-    assert row["applicants"] == senior.sum()
-    assert np.isclose(row["mean_score"], scored["score"][senior].mean())
-    assert np.isclose(row["approval_rate"], (scored["decision"][senior] == "approve").mean())
-    by_sex = table[table["attribute"] == "personal_status_sex"]
-    assert by_sex["applicants"].sum() == len(applicants)
-    assert table[table["attribute"] == "age_band"]["applicants"].sum() == len(applicants)
+    age = next(c for c in trained_project.contract.protected if c.fairness_bands)
+    groups = table[table["attribute"] == age.name]["group"].tolist()
+    edges = age.fairness_bands
+    assert groups == [f"{lo:g}-{hi - 1:g}" for lo, hi in zip(edges, edges[1:], strict=False)] + [
+        f"{edges[-1]:g}+"
+    ]
 
 
-def test_model_card_reports_cv_auc_of_each_model_and_the_baseline(trained_project):
-    card = (trained_project.root / "data/08_reporting/model_card.md").read_text()
-    metrics = json.loads((trained_project.root / "data/08_reporting/metrics.json").read_text())
+def test_no_protected_attribute_gives_an_empty_table_and_says_so():
+    contract = ApplicantContract.model_validate(
+        {
+            "portfolio": {"name": "Plain"},
+            "id": {"name": "id", "generate": True},
+            "target": {"name": "bad", "bad": [1], "good": [0]},
+            "characteristics": [{"name": "x", "type": "float", "minimum": 0, "maximum": 1}],
+        }
+    )
+    outcomes = pd.DataFrame({"id": [1], "observed_default": [0], "score": [600], "pd": [0.1]})
+    table = nodes.fairness_table(outcomes, contract, {"quantile_bands": 5})
+    assert table.empty and "attribute" in table.columns
+
+
+def test_model_card_reports_cv_auc_and_the_data_this_run_used(project):
+    card = (project.data / "08_reporting" / "model_card.md").read_text()
+    metrics = json.loads((project.data / "08_reporting" / "metrics.json").read_text())
     for name in ("scorecard", "challenger", "baseline"):
         assert f"| {name} | {metrics[f'cv_auc_{name}']:.3f} |" in card
     assert "## Limitations" in card and "## Intended use" in card
+    quality = json.loads((project.data / "08_reporting" / "data_quality.json").read_text())
+    assert f"This run read {quality['rows_in']:,} applicants" in card
+    assert project.contract.portfolio.name in card
+    train = pd.read_parquet(project.data / "05_model_input" / "applicants_train.parquet")
+    assert f"Training split: {len(train):,} applicants" in card
+    assert "Goals:" not in card and "700 good" not in card

@@ -41,9 +41,13 @@ def _format_bound(value: float) -> str:
 
 
 def _range_check(lo: float, hi: float) -> pa.Check:
-    # Values that are not numbers pass here: the type check already reports them.
+    # Values that are not (finite) numbers pass here: the type check already reports them.
+    def within(s: pd.Series) -> pd.Series:
+        number = _as_number(s).astype("float64")
+        return (number.between(lo, hi) | ~np.isfinite(number)).astype(bool)
+
     return pa.Check(
-        lambda s: (_as_number(s).between(lo, hi) | _as_number(s).isna()).astype(bool),
+        within,
         name=f"in_range({_format_bound(lo)}, {_format_bound(hi)})",
     )
 

@@ -83,12 +83,15 @@ def kedro_run(
 
 
 def copy_project(dest: Path) -> Path:
-    """pyproject + conf (without conf/local): the package itself is installed (editable)."""
+    """pyproject + conf (without conf/local) + the shipped applicant files that `ingest.path`
+    names (relative to the project); the package itself is installed (editable)."""
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "src").mkdir()  # kedro insists the source dir exists inside the project
     shutil.copy2(REPO_ROOT / "pyproject.toml", dest / "pyproject.toml")
     shutil.copytree(REPO_ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
     (dest / "conf" / "local").mkdir()
+    resources = Path("src") / "quantumfinance" / "resources"  # the German table (base env)
+    shutil.copytree(REPO_ROOT / resources, dest / resources)
+    shutil.copytree(REPO_ROOT / "examples", dest / "examples")
     (dest / ".telemetry").write_text("consent: false\n")
     return dest
 
@@ -99,7 +102,7 @@ def stack_project(
 ) -> Path:
     """A project copy on which the whole training flow ran against the stack."""
     project = copy_project(tmp_path_factory.mktemp("stack_project"))
-    for args in (["--pipelines", "ingest,data_engineering"], ["--pipeline", "data_science"]):
+    for args in (["--pipelines", "ingest,data_engineering"], ["--pipelines", "data_science"]):
         run = kedro_run(project, stack_env, *args)
         assert run.returncode == 0, (
             f"kedro run --env stack {' '.join(args)} failed:\n{run.output[-6000:]}"

@@ -11,8 +11,8 @@ import pytest
 from configobj import ConfigObj
 from dvc.repo import Repo
 
-from quantumfinance.applicant_schema import load_german_credit
 from scripts.stack import Stack
+from tests.support.portfolios import raw_applicants
 from tests.support.services import REPO_ROOT
 
 pytestmark = pytest.mark.stack
@@ -61,7 +61,7 @@ def test_push_then_pull_into_a_fresh_clone_is_identical(
     Repo.init(str(origin)).close()
     shutil.copy2(REPO_ROOT / ".dvc" / "config", origin / ".dvc" / "config")
     applicants = origin / "data" / "01_raw" / "applicants.csv"
-    load_german_credit().to_csv(applicants, index=False)
+    raw_applicants().to_csv(applicants, index=False)  # the default portfolio, as ingested
     with Repo(str(origin)) as repo:
         point_remote_at(repo, stack.s3.url)
         repo.add(str(applicants))

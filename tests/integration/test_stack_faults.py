@@ -23,7 +23,7 @@ def test_s3_endpoint_down_fails_fast_naming_it_and_registers_nothing(
     versions_before = query(stack, VERSION_COUNT)[0][0]
     stack.s3.stop()
     try:
-        run = kedro_run(stack_project, stack_env, "--pipeline", "data_science", timeout=300)
+        run = kedro_run(stack_project, stack_env, "--pipelines", "data_science", timeout=300)
         assert run.returncode != 0, "the run succeeded without its S3 endpoint"
         assert stack.s3.url in run.output, (
             f"error does not name {stack.s3.url}:\n{run.output[-3000:]}"

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from quantumfinance.contract import contract_of_model
 from scripts.stack import Stack
 from tests.integration.conftest import query
+from tests.support.portfolios import contract
 from tests.support.services import REPO_ROOT
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -34,13 +36,26 @@ def read_parquet(stack: Stack, key: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(body))
 
 
-def test_stack_catalog_overrides_base_names_exactly() -> None:
-    """A misspelt override would leave the base entry (a local path) silently in force."""
+def base_catalog() -> dict[str, dict]:
     base = {}
     for path in (REPO_ROOT / "conf" / "base").glob("catalog*.yml"):
         base |= yaml.safe_load(path.read_text()) or {}
-    unknown = set(s3_entries()) - set(base)
+    return base
+
+
+def test_stack_catalog_overrides_base_names_exactly() -> None:
+    """A misspelt override would leave the base entry (a local path) silently in force."""
+    unknown = set(s3_entries()) - set(base_catalog())
     assert not unknown, f"conf/stack/catalog.yml names datasets that base does not have: {unknown}"
+
+
+def test_applicant_contract_stays_a_local_file_on_the_stack() -> None:
+    """kedro-mlflow logs the contract inside the model only from a local file."""
+    stack_catalog = yaml.safe_load(STACK_CATALOG.read_text())
+    assert "applicant_contract" not in stack_catalog
+    entry = base_catalog()["applicant_contract"]
+    assert entry["type"] == "quantumfinance.contract.ApplicantContractDataset"
+    assert "://" not in entry["filepath"] and (REPO_ROOT / entry["filepath"]).is_file()
 
 
 def test_kedro_run_writes_every_data_layer_to_the_bucket(stack: Stack, stack_project) -> None:
@@ -114,8 +129,11 @@ def test_champion_loads_through_the_server_without_s3_keys(
         model = mlflow.pyfunc.load_model("models:/credit-score@champion")
     finally:
         mlflow.set_tracking_uri(previous)
+    # The contract came back with the model, from s3://mlflow through the server.
+    assert contract_of_model(model).digest == contract("base").digest
     applicants = read_parquet(stack, s3_entries()["applicants_test"]).head(20)
-    scored = model.predict(applicants.drop(columns=["default"], errors="ignore"))
+    # A full row as a client holds it, without the outcome (the contract names the target).
+    scored = model.predict(applicants.drop(columns=[contract("base").target.name]))
     assert OUTPUT_COLUMNS <= set(scored.columns), f"model output columns: {list(scored.columns)}"
     assert len(scored) == len(applicants)
     assert scored["pd"].between(0, 1).all()

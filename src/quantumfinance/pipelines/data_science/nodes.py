@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from quantumfinance.contract import ApplicantContract, ContractError
+from quantumfinance.contract import ApplicantContract, Characteristic, ContractError
 
 logger = logging.getLogger(__name__)
 CANDIDATES = ("scorecard", "challenger", "baseline")
@@ -427,6 +427,9 @@ def training_portfolio(
 # ----------------------------------------------------------------------------- inference nodes
 
 
+MAX_INPUT_PROBLEMS = 20  # bad values named in one error
+
+
 def check_applicants(
     applicant_contract: ApplicantContract, applicants: pd.DataFrame
 ) -> pd.DataFrame:
@@ -449,15 +452,12 @@ def check_applicants(
     return pd.DataFrame(columns, index=applicants.index)
 
 
-MAX_INPUT_PROBLEMS = 20
-
-
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python value the contract's rule judges."""
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _checked_column(values: pd.Series, c: Any) -> tuple[Any, list[int]]:
+def _checked_column(values: pd.Series, c: Characteristic) -> tuple[Any, list[int]]:
     """One column typed for the model, and the positions of values that break the contract."""
     missing = values.isna().to_numpy()
     if c.is_categorical:
@@ -482,13 +482,12 @@ def _checked_column(values: pd.Series, c: Any) -> tuple[Any, list[int]]:
 
 def assign_woe(credit_model: CreditModel, model_input: pd.DataFrame) -> pd.DataFrame:
     """WoE of each applicant's bin on every scorecard characteristic, from the fitted lookup."""
-    applicants = model_input
     lookup = credit_model.woe_lookup
-    woe = np.empty((len(applicants), len(lookup)))
+    woe = np.empty((len(model_input), len(lookup)))
     for j, (name, bins) in enumerate(lookup.items()):
-        woe[:, j] = bins.woe_of(applicants[name])
+        woe[:, j] = bins.woe_of(model_input[name])
     # Built as BinningProcess.transform builds it: the regression then sees the same layout.
-    return pd.DataFrame(woe, columns=list(lookup), index=applicants.index)
+    return pd.DataFrame(woe, columns=list(lookup), index=model_input.index)
 
 
 def predict_default_probability(

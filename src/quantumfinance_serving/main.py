@@ -7,16 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from slowapi.errors import RateLimitExceeded
-from starlette.exceptions import HTTPException
 
+from quantumfinance.contract import ContractError
 from quantumfinance_serving import rate_limit
 from quantumfinance_serving.audit import AuditError, open_audit_log
 from quantumfinance_serving.limits_middleware import MaxBodySizeMiddleware
 from quantumfinance_serving.metrics import MetricsMiddleware, ServingMetrics
 from quantumfinance_serving.model_store import ModelNotReady, ModelStore
+from quantumfinance_serving.openapi import served_openapi
 from quantumfinance_serving.routes import health, model, scoring
 from quantumfinance_serving.scoring import MicroBatcher
 from quantumfinance_serving.security import FailedAuthThrottle, KeyRing
@@ -36,23 +36,14 @@ def _audit_failed(_: Request, exc: AuditError) -> JSONResponse:
     )
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    # FastAPI answers an undecodable body (e.g. not UTF-8) with a bare 400; it is a validation
-    # error of the body like malformed JSON, so it gets the same documented 422 shape.
-    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-        return JSONResponse(
-            {
-                "detail": [
-                    {
-                        "loc": ["body"],
-                        "msg": "body is not valid UTF-8 JSON",
-                        "type": "json_invalid",
-                    }
-                ]
-            },
-            status_code=422,
-        )
-    return await http_exception_handler(request, exc)
+def _refused_by_model(_: Request, exc: ContractError) -> JSONResponse:
+    # The request schema is generated from the same contract the model checks, so this means
+    # the two disagree (a bug to fix), not a bad request to blame on the caller's field.
+    logger.error("the model refused input the API's contract schema accepted: %s", exc)
+    return JSONResponse(
+        {"detail": [{"loc": ["body"], "msg": str(exc), "type": "contract_refused"}]},
+        status_code=422,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = ModelStore(settings.model_uri, settings.reload_interval_seconds, settings.fast_path)
     audit = open_audit_log(settings.audit_path, settings.audit_dsn)
-    batcher = MicroBatcher(store, audit, max_rows=max(settings.max_batch, 1))
+    batcher = MicroBatcher(audit, max_rows=max(settings.max_batch, 1))
     metrics = ServingMetrics()
 
     @asynccontextmanager
@@ -75,7 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="QuantumFinance credit scoring API",
         version="1.0.0",
-        description="Scores credit applicants with the registered `credit-score` pipeline model.",
+        description="Scores credit applicants with the registered `credit-score` pipeline model. "
+        "The applicant fields are those of the served model's applicant contract.",
         lifespan=lifespan,
         docs_url="/docs" if settings.docs_enabled else None,
         redoc_url="/redoc" if settings.docs_enabled else None,
@@ -90,13 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.auth_failure_limit, settings.rate_limit_storage
     )
     app.state.limiter = rate_limit.build_limiter(settings.rate_limit, settings.rate_limit_storage)
-    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RateLimitExceeded, rate_limit.rate_limit_exceeded)
     app.add_exception_handler(ModelNotReady, _not_ready)
     app.add_exception_handler(AuditError, _audit_failed)
+    app.add_exception_handler(ContractError, _refused_by_model)
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(scoring.router)
     app.include_router(model.router)
     app.include_router(health.router)
+    app.openapi = served_openapi(app, store, settings.max_batch)  # type: ignore[method-assign]
     return app

@@ -1,5 +1,10 @@
 """Loads the registered pipeline model, keeps it in memory and swaps it atomically on reload.
 
+A loaded model travels with everything derived from it: its applicant contract (an artifact of
+the inference pipeline), the request schema generated from that contract, the layout of its
+input frame (from its MLflow signature) and the audit hash of its inputs. One swap replaces
+them all, so a request is validated, framed, scored and audited by one model version.
+
 Scoring semantics stay in the inference pipeline: the fast path below only skips the Kedro
 runner's per-call overhead (hook manager, catalog deepcopy) and calls the pipeline's own node
 functions in the runner's order. tests/serving/test_parity.py proves it equal to `predict`.
@@ -10,14 +15,19 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from quantumfinance.applicant_schema import FEATURE_COLUMNS, example_applicant
+from quantumfinance.contract import ApplicantContract, ContractError, contract_of_model
+from quantumfinance_serving.audit import input_hasher
+from quantumfinance_serving.schemas import RequestSchema, request_schema
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +70,98 @@ class ModelIdentity:
     run_id: str | None
 
 
+# MLflow column types -> numpy dtype of the input frame; strings stay as pandas infers them.
+_SIGNATURE_DTYPES = {
+    "long": np.dtype(np.int64),
+    "integer": np.dtype(np.int64),
+    "double": np.dtype(np.float64),
+    "float": np.dtype(np.float64),
+}
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """The model's input frame: the contract's features, in order, with the signature's dtypes.
+
+    ``dtypes`` maps column -> numpy dtype (None: strings, left to pandas' inference). ``required``
+    are the columns a frame must have (nullable ones may be absent, as the signature says).
+    """
+
+    dtypes: dict[str, np.dtype | None]
+    required: frozenset[str]
+
+    @classmethod
+    def of(cls, contract: ApplicantContract, input_schema: Any = None) -> FrameLayout:
+        """From the model's MLflow input schema; from the contract alone when it has none."""
+        required = frozenset(c.name for c in contract.features if not c.nullable)
+        if input_schema is None:
+            dtypes = {c.name: _contract_dtype(c) for c in contract.features}
+            return cls(dtypes, required)
+        specs = {spec.name: spec for spec in input_schema.inputs}
+        if tuple(specs) != contract.feature_names:
+            raise ContractError(
+                f"the model's signature inputs {list(specs)} are not its contract's features "
+                f"{list(contract.feature_names)}"
+            )
+        dtypes = {
+            name: _SIGNATURE_DTYPES.get(getattr(spec.type, "name", ""))
+            for name, spec in specs.items()
+        }
+        return cls(dtypes, required)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.dtypes)
+
+    def frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Validated applicant dicts -> the DataFrame the model's signature expects.
+
+        Built column by column: from_records walks every row dict through pandas' generic
+        inference (~40 ms for 10,000 applicants); one array per column gives the signature's
+        dtypes directly (a missing number is NaN; categories, None included, are left to pandas'
+        string inference, as `DataFrame(records)` would give them to `predict`)."""
+        columns = {}
+        for name, dtype in self.dtypes.items():
+            values = [record[name] for record in records]
+            columns[name] = values if dtype is None else np.array(values, dtype=dtype)
+        return pd.DataFrame(columns, columns=self.columns)
+
+    def conform(self, applicants: pd.DataFrame) -> pd.DataFrame:
+        """Any applicant frame -> the model's inputs, as the signature enforcement would give.
+
+        Missing required columns are a ContractError; numbers are cast to the signature's
+        dtype; values are left to the inference pipeline's own contract check."""
+        missing = sorted(self.required - set(applicants.columns))
+        if missing:
+            raise ContractError(f"applicants lack the model's input column(s) {missing}")
+        if list(applicants.columns) == self.columns and all(
+            dtype is None or applicants[name].dtype == dtype for name, dtype in self.dtypes.items()
+        ):
+            return applicants
+        columns = {}
+        for name, dtype in self.dtypes.items():
+            if name not in applicants:
+                continue  # an optional column: the model treats it as missing
+            values = applicants[name]
+            if dtype is not None and values.dtype != dtype and values.dtype.kind in "iuf":
+                values = values.astype(dtype)  # int -> long/double, float32 -> double
+            columns[name] = values
+        return pd.DataFrame(columns, index=applicants.index)
+
+
+def _contract_dtype(characteristic: Any) -> np.dtype | None:
+    """The signature's rule: category -> string, integer -> long (double when nullable)."""
+    if characteristic.is_categorical:
+        return None
+    if characteristic.type == "integer" and not characteristic.nullable:
+        return np.dtype(np.int64)
+    return np.dtype(np.float64)
+
+
 class PipelineFastPath:
     """Runs the inference pipeline's nodes in order on preloaded artifacts (no runner)."""
 
-    def __init__(self, pyfunc_model: Any) -> None:
+    def __init__(self, pyfunc_model: Any, layout: FrameLayout) -> None:
         from kedro_mlflow.mlflow import KedroPipelineModel  # noqa: PLC0415 - heavy import
 
         python_model = pyfunc_model.unwrap_python_model()
@@ -77,23 +175,15 @@ class PipelineFastPath:
         self._artifacts = {
             name: catalog.load(name) for name in pipeline.inputs() - {self._input_name}
         }
-        self._pyfunc = pyfunc_model
+        self._layout = layout
         # Node.run logs one INFO line per call: at hundreds of requests a second that is noise
         # and a measurable share of the latency.
         logging.getLogger("kedro.pipeline.node").setLevel(logging.WARNING)
 
     def predict(self, applicants: pd.DataFrame) -> pd.DataFrame:
-        """Same input checks as PyFuncModel.predict, then the nodes in the runner's order."""
-        from mlflow.pyfunc import _validate_prediction_input  # noqa: PLC0415
-
-        meta = self._pyfunc.metadata
-        data, _ = _validate_prediction_input(
-            applicants,
-            None,
-            meta.get_input_schema(),
-            meta.get_params_schema(),
-            self._pyfunc.loader_module,
-        )
+        """The signature's columns and dtypes (the pipeline's first node checks the values
+        against the contract, as in `predict`), then the nodes in the runner's order."""
+        data = self._layout.conform(applicants)
         values: dict[str, Any] = {**self._artifacts, self._input_name: data}
         for node in self._nodes:
             values.update(node.run({name: values[name] for name in node.inputs}))
@@ -106,11 +196,19 @@ class LoadedModel:
 
     identity: ModelIdentity
     pyfunc: Any
+    contract: ApplicantContract  # what the model says its inputs are
+    layout: FrameLayout
     metrics: dict[str, float]
     fast_path: PipelineFastPath | None
     policy: dict[str, Any] | None = None
     plots: dict[str, bytes] = field(default_factory=dict)  # name -> PNG, see REPORTING_PLOTS
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+    request_schema: RequestSchema = field(init=False)
+    input_hash: Callable[[dict[str, Any]], str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.request_schema = request_schema(self.contract)
+        self.input_hash = input_hasher(self.contract.feature_names)
 
     def predict(self, applicants: pd.DataFrame) -> pd.DataFrame:
         """Score applicants with the fast path when it is on, else the registered predict."""
@@ -134,30 +232,48 @@ class LoadedModel:
         return self.plots[name]
 
 
-def applicants_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Validated applicant dicts -> the DataFrame the model's signature expects.
+def applicants_frame(records: list[dict[str, Any]], layout: FrameLayout) -> pd.DataFrame:
+    """Validated applicant dicts -> the model's input frame (see FrameLayout.frame)."""
+    return layout.frame(records)
 
-    Built column by column: from_records walks every row dict through pandas' generic inference
-    (~40 ms for 10,000 applicants); one list per column gives the same frame and dtypes for a
-    fraction of that."""
-    columns = {name: [record[name] for record in records] for name in FEATURE_COLUMNS}
-    return pd.DataFrame(columns, columns=list(FEATURE_COLUMNS))
+
+@dataclass(frozen=True)
+class RegistryRef:
+    """A `models:/` URI taken apart: the registered name and one of version or alias."""
+
+    name: str
+    version: str | None
+    alias: str | None
+
+
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))$")
+
+
+def parse_model_uri(uri: str) -> RegistryRef:
+    """`models:/name@alias` or `models:/name/<version>` -> RegistryRef (ValueError otherwise).
+
+    Stages, `latest` and logged-model ids are refused: a served model must be pinnable to one
+    registry version, and aliases are how this project promotes (champion, challenger)."""
+    match = _REGISTRY_URI.match(uri.strip())
+    if match is None:
+        raise ValueError(
+            f"model URI {uri!r} must be models:/<name>@<alias>, models:/<name>/<version> "
+            "or a local model directory"
+        )
+    return RegistryRef(match["name"], match["version"], match["alias"])
 
 
 def resolve(uri: str) -> ModelIdentity:
     """Pin a model URI to one version (an alias may move between lookup and load)."""
-    if uri.startswith("models:/"):
+    if uri.startswith("models:"):
         from mlflow import MlflowClient  # noqa: PLC0415
-        from mlflow.store.artifact.utils.models import _parse_model_uri  # noqa: PLC0415
 
-        parsed = _parse_model_uri(uri)
+        parsed = parse_model_uri(uri)
         client = MlflowClient()
         if parsed.alias:
             version = client.get_model_version_by_alias(parsed.name, parsed.alias)
-        elif parsed.version:
-            version = client.get_model_version(parsed.name, parsed.version)
         else:
-            raise ValueError(f"model URI {uri!r} needs an @alias or a /version")
+            version = client.get_model_version(parsed.name, parsed.version)
         return ModelIdentity(
             uri=uri,
             load_uri=f"models:/{parsed.name}/{version.version}",
@@ -234,27 +350,51 @@ def run_plots(identity: ModelIdentity) -> dict[str, bytes]:
     return plots
 
 
+def served_contract(pyfunc: Any, where: str) -> ApplicantContract:
+    """The applicant contract a model carries; ContractError naming the model when it has none."""
+    try:
+        return contract_of_model(pyfunc)
+    except ContractError as exc:
+        raise ContractError(f"{where}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - e.g. a model logged before contracts existed
+        raise ContractError(
+            f"{where} carries no readable applicant contract, so the API cannot know its "
+            f"inputs: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def warmup_applicants(contract: ApplicantContract) -> list[dict[str, Any]]:
+    """The contract's example applicant, and the same with every nullable input missing."""
+    example = contract.example_applicant()
+    nullable = [c.name for c in contract.features if c.nullable]
+    return [example, {**example, **dict.fromkeys(nullable)}] if nullable else [example]
+
+
 def load(uri: str, use_fast_path: bool) -> LoadedModel:
-    """Resolve, load and warm up a model; check the fast path against predict on an example."""
+    """Resolve, load and warm up a model; check the fast path against predict on examples."""
     import mlflow  # noqa: PLC0415
 
     identity = resolve(uri)
     pyfunc = mlflow.pyfunc.load_model(identity.load_uri)
+    contract = served_contract(pyfunc, identity.load_uri)
+    layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
     fast_path = None
     if use_fast_path:
         try:
-            fast_path = PipelineFastPath(pyfunc)
+            fast_path = PipelineFastPath(pyfunc, layout)
         except TypeError as exc:
             logger.warning("fast path off for %s: %s", identity.load_uri, exc)
     model = LoadedModel(
         identity,
         pyfunc,
+        contract,
+        layout,
         _run_metrics(identity.run_id),
         fast_path,
         _published_policy(pyfunc),
         run_plots(identity),
     )
-    sample = applicants_frame([example_applicant()])
+    sample = layout.frame(warmup_applicants(contract))
     expected = pyfunc.predict(sample.copy())
     if fast_path is not None:
         try:
@@ -319,10 +459,12 @@ class ModelStore:
             self.last_error = None
             _freeze_long_lived()
             logger.info(
-                "serving %s version %s (was %s)",
+                "serving %s version %s, contract %s (was version %s, contract %s)",
                 model.identity.name,
                 model.identity.version,
+                model.contract.digest[:12],
                 previous.identity.version if previous else None,
+                previous.contract.digest[:12] if previous else None,
             )
             return model
 
@@ -331,7 +473,7 @@ class ModelStore:
         current = self.current
         if current is None:
             return True
-        if not self.uri.startswith("models:/"):
+        if not self.uri.startswith("models:"):
             return False
         return resolve(self.uri).version != current.identity.version
 

@@ -2,7 +2,12 @@
 
 The pipeline's per-call cost dominates single-row scoring, so concurrent requests share calls.
 Each micro-batch is scored and audited in one worker-thread hop; every request gets its rows
-back with the model version that scored them (swaps between batches are atomic).
+back with the model version that scored them.
+
+A request is scored by the model whose contract validated it: the job carries that model, and a
+micro-batch only holds jobs of one model. After a swap (possibly to another contract), requests
+validated just before it are still scored, framed and audited by the previous model object;
+later ones by the new model; no predict call mixes the two.
 """
 
 from __future__ import annotations
@@ -15,14 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from quantumfinance_serving.audit import AuditLog, input_hash
-from quantumfinance_serving.model_store import LoadedModel, ModelStore, applicants_frame
+from quantumfinance_serving.audit import AuditLog
+from quantumfinance_serving.model_store import LoadedModel, applicants_frame
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class _Job:
+    model: LoadedModel  # the model whose contract validated these applicants
     applicants: list[dict[str, Any]]
     request_id: str
     key_id: str
@@ -51,10 +57,9 @@ def _results(frame: Any) -> list[dict[str, Any]]:
 
 
 class MicroBatcher:
-    """One consumer task; a batch holds every job queued while the previous one ran."""
+    """One consumer task; a batch holds the jobs (of one model) queued while the previous ran."""
 
-    def __init__(self, store: ModelStore, audit: AuditLog, max_rows: int) -> None:
-        self.store = store
+    def __init__(self, audit: AuditLog, max_rows: int) -> None:
         self.audit = audit
         self.max_rows = max_rows
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
@@ -67,20 +72,27 @@ class MicroBatcher:
         if self._task is not None:
             self._task.cancel()
 
-    async def score(self, applicants: list[dict[str, Any]], request_id: str, key_id: str) -> Scored:
-        """Queue applicants; resolves when they are scored and audited."""
-        self.store.get()  # fail fast with ModelNotReady before queueing
+    async def score(
+        self, model: LoadedModel, applicants: list[dict[str, Any]], request_id: str, key_id: str
+    ) -> Scored:
+        """Queue applicants validated by ``model``; resolves when it has scored and audited them."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(applicants, request_id, key_id, future))
+        self._queue.put_nowait(_Job(model, applicants, request_id, key_id, future))
         return await future
 
     async def _consume(self) -> None:
+        held: _Job | None = None  # of another model than the batch before it: leads the next
         while True:
-            jobs = [await self._queue.get()]
-            rows = len(jobs[0].applicants)
+            first = held or await self._queue.get()
+            held = None
+            jobs, rows = [first], len(first.applicants)
             while not self._queue.empty() and rows < self.max_rows:
-                jobs.append(self._queue.get_nowait())
-                rows += len(jobs[-1].applicants)
+                job = self._queue.get_nowait()
+                if job.model is not first.model:
+                    held = job
+                    break
+                jobs.append(job)
+                rows += len(job.applicants)
             try:
                 outcome = await asyncio.to_thread(self._score_and_audit, jobs)
             except Exception as exc:  # noqa: BLE001 - each waiting request gets the error
@@ -93,9 +105,9 @@ class MicroBatcher:
                     job.future.set_result(scored)
 
     def _score_and_audit(self, jobs: list[_Job]) -> list[Scored]:
-        model = self.store.get()
+        model = jobs[0].model  # one model per micro-batch (see _consume)
         applicants = [a for job in jobs for a in job.applicants]
-        frame = model.predict(applicants_frame(applicants))
+        frame = model.predict(applicants_frame(applicants, model.layout))
         if len(frame) != len(applicants):
             raise RuntimeError(f"model returned {len(frame)} rows for {len(applicants)}")
         results = _results(frame)
@@ -112,7 +124,7 @@ class MicroBatcher:
                         "key_id": job.key_id,
                         "model_name": identity.name,
                         "model_version": identity.version,
-                        "input_sha256": input_hash(applicant),
+                        "input_sha256": model.input_hash(applicant),
                         "pd": result["pd"],
                         "score": result["score"],
                         "band": result["band"],

@@ -1,7 +1,10 @@
-"""Fixtures of the serving tests: keys, in-process apps and API subprocesses on the trained model.
+"""Fixtures of the serving tests: keys, in-process apps and API subprocesses on the trained models.
 
-Everything runs against the real `trained_project` (tests/conftest.py): its registry is only read;
-tests that move aliases or cut the registry off work on a copy of its sqlite file.
+Everything runs against the real `trained_project` (German credit, tests/conftest.py): its
+registry is only read; tests that move aliases or cut the registry off work on a copy of its
+sqlite file. `cards_project` (the second shipped portfolio) is served from its model's files, so
+that this process's MLflow client stays on the German store. Applicants come from the served
+model's contract, never from a list of columns here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from quantumfinance.contract import ApplicantContract
 from quantumfinance_serving import Settings, create_app
 from quantumfinance_serving.keys import new_key
 from tests.conftest import mlflow_tracking
@@ -83,12 +87,38 @@ def api(tracking, keys, tmp_path_factory) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
+def contract(trained_project) -> ApplicantContract:
+    """The German model's applicant contract: where the tests take applicants and fields from."""
+    assert trained_project.contract is not None
+    return trained_project.contract
+
+
+@pytest.fixture(scope="session")
 def local_model_dir(tracking, trained_project, tmp_path_factory) -> Path:
     """The champion's files downloaded once: API subprocesses load it by path, no registry."""
     import mlflow  # noqa: PLC0415
 
     target = tmp_path_factory.mktemp("champion")
     return Path(mlflow.artifacts.download_artifacts(trained_project.model_uri, dst_path=target))
+
+
+@pytest.fixture(scope="session")
+def cards_model_dir(tracking, cards_project, tmp_path_factory) -> Path:
+    """The cards champion's files (read from the cards store, then served by path)."""
+    import mlflow  # noqa: PLC0415
+
+    target = tmp_path_factory.mktemp("cards_champion")
+    with cards_project.tracking():
+        return Path(mlflow.artifacts.download_artifacts(cards_project.model_uri, dst_path=target))
+
+
+@pytest.fixture(scope="session")
+def cards_api(keys, cards_model_dir, tmp_path_factory) -> Iterator[TestClient]:
+    """An app serving the cards model (high limits, JSONL audit)."""
+    audit = tmp_path_factory.mktemp("cards_audit") / "decisions.jsonl"
+    with running_app(make_settings(keys, audit, model_uri=str(cards_model_dir))) as client:
+        client.audit_path = audit  # type: ignore[attr-defined]
+        yield client
 
 
 class ApiProcess(BackgroundProcess):

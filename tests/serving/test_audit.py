@@ -2,37 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from quantumfinance.applicant_schema import example_applicant
-from quantumfinance_serving.audit import AUDIT_FIELDS, JsonlAuditLog, input_hash
+from quantumfinance_serving.audit import AUDIT_FIELDS, JsonlAuditLog
 from tests.serving.conftest import make_settings, running_app
+from tests.serving.helpers import varied_applicants
 from tests.support.services import free_port, unavailable
 
 
-def _score_many(client, key: str, n: int) -> list[str]:
-    def one(age: int) -> str:
-        response = client.post(
-            "/v1/score", json={**example_applicant(), "age": age}, headers={"x-api-key": key}
-        )
+def _score_many(client, key: str, contract, n: int) -> list[str]:
+    def one(applicant: dict) -> str:
+        response = client.post("/v1/score", json=applicant, headers={"x-api-key": key})
         assert response.status_code == 200, response.text
         assert response.headers["X-Request-ID"] == response.json()["request_id"]
         return response.json()["request_id"]
 
     with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(one, [20 + i % 60 for i in range(n)]))
+        return list(pool.map(one, varied_applicants(contract, n)))
 
 
-def test_every_decision_is_in_the_jsonl_audit(api, keys):
+def test_every_decision_is_in_the_jsonl_audit(api, keys, contract):
     path = api.audit_path
     before = path.read_text().count("\n") if path.exists() else 0
-    request_ids = _score_many(api, keys.valid, 40)
+    request_ids = _score_many(api, keys.valid, contract, 40)
     batch = api.post(
         "/v1/score/batch",
-        json={"applicants": [example_applicant()] * 3},
+        json={"applicants": [contract.example_applicant()] * 3},
         headers={"x-api-key": keys.valid},
     ).json()
     records = [json.loads(line) for line in path.read_text().splitlines()[before:]]
@@ -45,21 +44,23 @@ def test_every_decision_is_in_the_jsonl_audit(api, keys):
     record = batch_rows[0]
     assert set(record) == set(AUDIT_FIELDS)
     assert record["key_id"] == "loan-desk"
-    assert record["input_sha256"] == input_hash(example_applicant())
+    # SHA-256 of the inputs' str() in contract order, joined by \x1f (docs/api.md)
+    joined = "\x1f".join(str(v) for v in contract.example_applicant().values())
+    assert record["input_sha256"] == hashlib.sha256(joined.encode()).hexdigest()
     assert record["model_version"] == batch["model"]["version"]
     assert (record["pd"], record["score"], record["decision"]) == (
         batch["results"][0]["pd"], batch["results"][0]["score"], batch["results"][0]["decision"],
     )  # fmt: skip
 
 
-def test_unwritable_audit_log_is_an_error_not_a_silent_loss(api, keys, tmp_path):
+def test_unwritable_audit_log_is_an_error_not_a_silent_loss(api, keys, contract, tmp_path):
     batcher = api.app.state.batcher
     working = batcher.audit
     batcher.audit = JsonlAuditLog(tmp_path / "a-directory")
     (tmp_path / "a-directory").mkdir(exist_ok=True)  # appending to a directory fails
     try:
         response = api.post(
-            "/v1/score", json=example_applicant(), headers={"x-api-key": keys.valid}
+            "/v1/score", json=contract.example_applicant(), headers={"x-api-key": keys.valid}
         )
     finally:
         batcher.audit = working
@@ -82,13 +83,15 @@ def postgres(world_readable_tmp):
 
 
 @pytest.mark.stack
-def test_decisions_go_to_postgres_and_an_outage_is_a_503(postgres, keys, tracking, tmp_path):
+def test_decisions_go_to_postgres_and_an_outage_is_a_503(
+    postgres, keys, tracking, contract, tmp_path
+):
     import psycopg  # noqa: PLC0415
 
     dsn = postgres.dsn("postgres")
     settings = make_settings(keys, tmp_path / "unused.jsonl", audit_dsn=dsn)
     with running_app(settings) as client:
-        request_ids = _score_many(client, keys.valid, 12)
+        request_ids = _score_many(client, keys.valid, contract, 12)
         with psycopg.connect(dsn) as conn:
             rows = conn.execute(
                 "SELECT request_id, key_id, model_version, decision FROM decision_audit"
@@ -99,7 +102,7 @@ def test_decisions_go_to_postgres_and_an_outage_is_a_503(postgres, keys, trackin
 
         postgres.stop()
         response = client.post(
-            "/v1/score", json=example_applicant(), headers={"x-api-key": keys.valid}
+            "/v1/score", json=contract.example_applicant(), headers={"x-api-key": keys.valid}
         )
         assert response.status_code == 503
         assert "decision_audit" in response.json()["detail"]

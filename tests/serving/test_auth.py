@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from quantumfinance.applicant_schema import example_applicant
 from quantumfinance_serving.keys import hash_key
 from tests.serving.conftest import make_settings, running_app
 
@@ -17,7 +16,7 @@ from tests.serving.conftest import make_settings, running_app
     ("which", "expected"),
     [("none", 401), ("wrong", 401), ("revoked", 401), ("valid", 200), ("admin", 200)],
 )
-def test_key_matrix_on_score(api, keys, which, expected):
+def test_key_matrix_on_score(api, keys, contract, which, expected):
     headers = {
         "none": {},
         "wrong": {"x-api-key": "qf_not-a-real-key"},
@@ -25,7 +24,7 @@ def test_key_matrix_on_score(api, keys, which, expected):
         "valid": {"x-api-key": keys.valid},
         "admin": {"x-api-key": keys.admin},
     }[which]
-    response = api.post("/v1/score", json=example_applicant(), headers=headers)
+    response = api.post("/v1/score", json=contract.example_applicant(), headers=headers)
     assert response.status_code == expected, response.text
     if expected == 401:
         assert "API key" in response.json()["detail"]
@@ -46,10 +45,11 @@ def test_admin_reload_needs_an_admin_key(api, keys):
     assert api.post("/v1/admin/reload", headers={"x-api-key": keys.valid}).status_code == 403
 
 
-def test_logs_name_the_key_id_never_the_key(api, keys, caplog):
+def test_logs_name_the_key_id_never_the_key(api, keys, contract, caplog):
+    applicant = contract.example_applicant()
     with caplog.at_level(logging.INFO):
-        api.post("/v1/score", json=example_applicant(), headers={"x-api-key": keys.revoked})
-        api.post("/v1/score", json=example_applicant(), headers={"x-api-key": keys.valid})
+        api.post("/v1/score", json=applicant, headers={"x-api-key": keys.revoked})
+        api.post("/v1/score", json=applicant, headers={"x-api-key": keys.valid})
     assert "rejected invalid key" in caplog.text
     assert keys.revoked not in caplog.text and keys.valid not in caplog.text
 

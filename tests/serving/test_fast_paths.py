@@ -1,35 +1,36 @@
-"""The latency shortcuts give the same data as the straightforward code they replace."""
+"""The latency shortcuts give the same data as the straightforward code they replace.
+
+(The column-wise frame and the audit hash against their plain constructions, on both shipped
+contracts: test_request_schema.py.)
+"""
 
 from __future__ import annotations
 
 import gc
-import hashlib
 
+import numpy as np
 import pandas as pd
 
-from quantumfinance.applicant_schema import FEATURE_COLUMNS, load_german_credit
-from quantumfinance_serving.audit import input_hash
-from quantumfinance_serving.model_store import applicants_frame
+from quantumfinance_serving.model_store import FrameLayout, applicants_frame
+from tests.serving.helpers import random_applicants
 
 
-def _applicants() -> list[dict]:
-    frame = load_german_credit()[list(FEATURE_COLUMNS)]
-    return [
-        {k: (v if isinstance(v, str) else int(v)) for k, v in r.items()}
-        for r in frame.to_dict("records")
-    ]
-
-
-def test_column_wise_frame_equals_from_records():
-    applicants = _applicants()
-    expected = pd.DataFrame.from_records(applicants, columns=list(FEATURE_COLUMNS))
-    pd.testing.assert_frame_equal(applicants_frame(applicants), expected, check_exact=True)
-
-
-def test_input_hash_is_the_documented_digest():
-    for applicant in _applicants()[:50]:
-        joined = "\x1f".join(str(applicant[name]) for name in FEATURE_COLUMNS)
-        assert input_hash(applicant) == hashlib.sha256(joined.encode()).hexdigest()
+def test_served_frame_layout_is_the_signatures_and_the_contracts(api, contract):
+    """The frame the API builds has the dtypes the model's signature enforces, and those follow
+    the contract's rule (category -> string, integer -> long, nullable integer/float -> double)."""
+    model = api.app.state.store.get()
+    assert model.layout == FrameLayout.of(contract)
+    signature = model.pyfunc.metadata.get_input_schema()
+    assert [spec.name for spec in signature.inputs] == list(contract.feature_names)
+    applicants = random_applicants(contract, 100, seed=2)
+    frame = applicants_frame(applicants, model.layout)
+    expected = pd.DataFrame.from_records(applicants, columns=list(contract.feature_names))
+    for name, dtype in model.layout.dtypes.items():
+        if dtype is not None:
+            expected[name] = expected[name].astype(dtype)
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+    assert all(frame[c].dtype == np.int64 for c in contract.numeric_features if
+               contract.by_name[c].type == "integer" and not contract.by_name[c].nullable)  # fmt: skip
 
 
 def test_loaded_model_is_frozen_out_of_the_cyclic_gc(api):

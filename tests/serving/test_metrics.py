@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from quantumfinance.applicant_schema import example_applicant
+from tests.serving.helpers import varied_applicants
 
 
 def _samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -15,12 +15,12 @@ def _samples(text: str) -> dict[tuple[str, tuple], float]:
     }
 
 
-def test_metrics_count_requests_decisions_and_version(api, keys):
+def test_metrics_count_requests_decisions_and_version(api, keys, contract):
     before = _samples(api.get("/metrics").text)
     answers = [
-        api.post("/v1/score", json={**example_applicant(), "age": age}, headers={"x-api-key": keys.valid}).json()
-        for age in (25, 45, 65)
-    ]  # fmt: skip
+        api.post("/v1/score", json=applicant, headers={"x-api-key": keys.valid}).json()
+        for applicant in varied_applicants(contract, 3)
+    ]
     response = api.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     after = _samples(response.text)

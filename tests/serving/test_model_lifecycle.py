@@ -10,13 +10,12 @@ from pathlib import Path
 
 import mlflow
 
-from quantumfinance.applicant_schema import example_applicant
 from tests.conftest import mlflow_tracking
 from tests.serving.conftest import make_settings, running_app
 from tests.support.services import wait_until
 
 
-def test_bad_model_uri_is_not_ready_but_alive(keys, tracking, tmp_path):
+def test_bad_model_uri_is_not_ready_but_alive(keys, tracking, contract, tmp_path):
     settings = make_settings(keys, tmp_path / "a.jsonl", model_uri=str(tmp_path / "no-such-model"))
     with running_app(settings, wait_ready=False) as client:
         wait_until(lambda: client.app.state.store.last_error is not None, 60, "failed load")
@@ -25,13 +24,13 @@ def test_bad_model_uri_is_not_ready_but_alive(keys, tracking, tmp_path):
         assert ready.status_code == 503
         assert "no-such-model" in ready.json()["detail"]
         score = client.post(
-            "/v1/score", json=example_applicant(), headers={"x-api-key": keys.valid}
+            "/v1/score", json=contract.example_applicant(), headers={"x-api-key": keys.valid}
         )
         assert score.status_code == 503
         assert "model not ready" in score.json()["detail"]
 
 
-def test_health_answers_before_the_model_is_loaded(keys, tracking, tmp_path):
+def test_health_answers_before_the_model_is_loaded(keys, tracking, contract, tmp_path):
     settings = make_settings(keys, tmp_path / "a.jsonl")
     started = time.monotonic()
     with running_app(settings, wait_ready=False) as client:
@@ -44,9 +43,14 @@ def test_health_answers_before_the_model_is_loaded(keys, tracking, tmp_path):
         assert any("auc" in name.lower() for name in info["metrics"])
         # the model's own policy, published for display (e.g. the front end's score gauge)
         assert {"bands", "decisions"} <= set(info["policy"]), info["policy"]
+        # the applicant contract the model carries: what /v1/score validates against
+        assert info["contract"] == contract.as_dict()
+        assert info["contract_digest"] == contract.digest
 
 
-def test_alias_move_under_load_then_registry_outage(keys, trained_project, tmp_path, monkeypatch):
+def test_alias_move_under_load_then_registry_outage(
+    keys, trained_project, contract, tmp_path, monkeypatch
+):
     """Zero errors while the alias moves; then the registry disappears and scoring goes on."""
     source = Path(trained_project.tracking_uri.removeprefix("sqlite:///"))
     db = tmp_path / "registry" / "mlflow.db"
@@ -67,7 +71,9 @@ def test_alias_move_under_load_then_registry_outage(keys, trained_project, tmp_p
 
             def load(worker: int) -> None:
                 while not stop.is_set():
-                    response = client.post("/v1/score", json=example_applicant(), headers=headers)
+                    response = client.post(
+                        "/v1/score", json=contract.example_applicant(), headers=headers
+                    )
                     if response.status_code != 200:
                         errors.append(f"{response.status_code}: {response.text[:200]}")
                     else:
@@ -112,7 +118,9 @@ def test_alias_move_under_load_then_registry_outage(keys, trained_project, tmp_p
             assert reload.status_code == 502
             assert "still serving" in reload.json()["detail"]
             for _ in range(20):
-                response = client.post("/v1/score", json=example_applicant(), headers=headers)
+                response = client.post(
+                    "/v1/score", json=contract.example_applicant(), headers=headers
+                )
                 assert response.status_code == 200, response.text
                 assert response.json()["model"]["version"] == str(new.version)
             info = client.get("/v1/model", headers=headers).json()

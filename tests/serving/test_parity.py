@@ -1,43 +1,61 @@
-"""Parity: the API's answers equal the registered model's own predict, every field, every row."""
+"""Parity: the API's answers equal the registered model's own predict, every field, every row,
+on both shipped portfolios (German credit: the registry champion; cards: its champion's files).
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
-from quantumfinance.applicant_schema import FEATURE_COLUMNS
-from quantumfinance.synthetic import generate_applicants
+from quantumfinance.contract import ApplicantContract, contract_of_model
+from tests.serving.helpers import json_applicants, random_applicants
 
 FIELDS = ["pd", "score", "band", "decision", "reason_codes"]
 
 
-@pytest.fixture(scope="module")
-def applicants(trained_project) -> list[dict]:
-    """1,000 applicants: the trained project's test split topped up with synthetic ones."""
-    real = trained_project.applicants_test[list(FEATURE_COLUMNS)]
-    synthetic = generate_applicants(1000 - min(len(real), 500), seed=7)[list(FEATURE_COLUMNS)]
-    frame = pd.concat([real.head(500), synthetic], ignore_index=True)
-    assert len(frame) == 1000
-    return [
-        {k: (int(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v))
-         for k, v in row.items()}
-        for row in frame.to_dict("records")
-    ]  # fmt: skip
+@dataclass
+class Served:
+    """One portfolio: the app serving its model, 1,000 applicants and what predict says."""
+
+    client: TestClient
+    contract: ApplicantContract
+    applicants: list[dict]
+    expected: list[dict]
 
 
-@pytest.fixture(scope="module")
-def expected(tracking, trained_project, api, applicants) -> list[dict]:
-    """What mlflow.pyfunc.load_model(uri).predict says, as plain Python values."""
-    model = mlflow.pyfunc.load_model(trained_project.model_uri)
-    frame = model.predict(pd.DataFrame(applicants, columns=list(FEATURE_COLUMNS)))
+def _applicants(project) -> list[dict]:
+    """1,000 applicants: the project's test split topped up with random valid ones (about a
+    tenth of each nullable input missing)."""
+    contract = project.contract
+    real = json_applicants(project.applicants_test.head(500), contract)
+    return real + random_applicants(contract, 1000 - len(real), seed=7)
+
+
+@pytest.fixture(scope="module", params=["german", "cards"])
+def served(request, tracking) -> Served:
+    """The app and `mlflow.pyfunc.load_model(uri).predict` of the same registered version."""
+    project_fixture, app_fixture = {
+        "german": ("trained_project", "api"),
+        "cards": ("cards_project", "cards_api"),
+    }[request.param]
+    project = request.getfixturevalue(project_fixture)
+    client = request.getfixturevalue(app_fixture)
+    contract = project.contract
+    applicants = _applicants(project)
+    with project.tracking():
+        model = mlflow.pyfunc.load_model(project.model_uri)
+        champion = mlflow.MlflowClient().get_model_version_by_alias("credit-score", "champion")
+    served_model = client.app.state.store.get()
+    assert served_model.identity.run_id == champion.run_id  # same model on both sides
+    assert served_model.contract.digest == contract_of_model(model).digest == contract.digest
+    frame = model.predict(pd.DataFrame(applicants, columns=list(contract.feature_names)))
     assert len(frame) == len(applicants)
-    served_version = api.app.state.store.get().identity.version
-    registry = mlflow.MlflowClient().get_model_version_by_alias("credit-score", "champion")
-    assert served_version == str(registry.version)  # same model on both sides
-    return [
+    expected = [
         {
             "pd": float(row["pd"]),
             "score": int(row["score"]),
@@ -49,27 +67,33 @@ def expected(tracking, trained_project, api, applicants) -> list[dict]:
         }
         for row in frame[FIELDS].to_dict("records")
     ]
+    return Served(client, contract, applicants, expected)
 
 
-def test_batch_equals_predict_row_for_row(api, keys, applicants, expected):
-    response = api.post(
-        "/v1/score/batch", json={"applicants": applicants}, headers={"x-api-key": keys.valid}
+def test_batch_equals_predict_row_for_row(served, keys):
+    response = served.client.post(
+        "/v1/score/batch", json={"applicants": served.applicants}, headers={"x-api-key": keys.valid}
     )
     assert response.status_code == 200, response.text[:500]
     results = response.json()["results"]
-    assert len(results) == len(expected)
+    assert len(results) == len(served.expected)
     mismatches = [
-        i for i, (got, want) in enumerate(zip(results, expected, strict=False)) if got != want
+        i
+        for i, (got, want) in enumerate(zip(results, served.expected, strict=False))
+        if got != want
     ]
     assert not mismatches, (
         f"{len(mismatches)} rows differ, first {mismatches[0]}: "
-        f"{results[mismatches[0]]} != {expected[mismatches[0]]}"
+        f"{results[mismatches[0]]} != {served.expected[mismatches[0]]}"
     )
     # the answers are not degenerate: the comparison had something to compare
     assert len({r["decision"] for r in results}) >= 2 and any(r["reason_codes"] for r in results)
+    nullable = [c.name for c in served.contract.features if c.nullable]
+    if nullable:  # rows with missing inputs were among them
+        assert any(a[name] is None for a in served.applicants for name in nullable)
 
 
-def test_concurrent_single_requests_equal_predict(api, keys, applicants, expected):
+def test_concurrent_single_requests_equal_predict(served, keys):
     """Micro-batched singles (many requests per model call) still get their own row back.
 
     PD is compared to 1e-12 relative: predict itself is not bit-stable across batch sizes (BLAS
@@ -78,25 +102,27 @@ def test_concurrent_single_requests_equal_predict(api, keys, applicants, expecte
     """
 
     def score(i: int) -> tuple[int, dict]:
-        response = api.post("/v1/score", json=applicants[i], headers={"x-api-key": keys.valid})
+        response = served.client.post(
+            "/v1/score", json=served.applicants[i], headers={"x-api-key": keys.valid}
+        )
         assert response.status_code == 200, response.text
         return i, response.json()
 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(score, range(0, 1000, 5)))
     for i, body in answers:
-        want = expected[i]
+        want = served.expected[i]
         assert body["pd"] == pytest.approx(want["pd"], rel=1e-12, abs=0), f"row {i}"
         assert {k: body[k] for k in FIELDS if k != "pd"} == {
             k: want[k] for k in FIELDS if k != "pd"
         }, f"row {i}"
 
 
-def test_fast_path_is_on_and_predict_path_agrees(api, applicants):
+def test_fast_path_is_on_and_predict_path_agrees(served):
     """The served fast path equals the pyfunc predict on the same frame (both paths exercised)."""
-    model = api.app.state.store.get()
+    model = served.client.app.state.store.get()
     assert model.fast_path is not None, "fast path fell back to predict"
-    frame = pd.DataFrame(applicants[:200], columns=list(FEATURE_COLUMNS))
+    frame = pd.DataFrame(served.applicants[:200], columns=list(served.contract.feature_names))
     pd.testing.assert_frame_equal(
         model.fast_path.predict(frame.copy()).reset_index(drop=True),
         model.pyfunc.predict(frame.copy()).reset_index(drop=True),

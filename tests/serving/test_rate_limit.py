@@ -9,31 +9,33 @@ from itertools import cycle
 import httpx
 import pytest
 
-from quantumfinance.applicant_schema import example_applicant
 from tests.serving.conftest import ApiProcess, make_settings, running_app
 from tests.support.services import BackgroundProcess, free_port, unavailable
 
 
-def test_over_the_limit_is_429_with_retry_after(keys, tracking, tmp_path):
+def test_over_the_limit_is_429_with_retry_after(keys, tracking, contract, tmp_path):
     settings = make_settings(keys, tmp_path / "audit.jsonl", rate_limit="3/minute")
     with running_app(settings) as client:
         valid = {"x-api-key": keys.valid}
-        first = client.post("/v1/score", json=example_applicant(), headers=valid)
+        first = client.post("/v1/score", json=contract.example_applicant(), headers=valid)
         assert first.status_code == 200
         assert first.headers["X-RateLimit-Limit"] == "3"
         assert first.headers["X-RateLimit-Remaining"] == "2"
         # the batch route shares the key's budget
-        batch = {"applicants": [example_applicant()]}
+        batch = {"applicants": [contract.example_applicant()]}
         assert client.post("/v1/score/batch", json=batch, headers=valid).status_code == 200
-        assert client.post("/v1/score", json=example_applicant(), headers=valid).status_code == 200
-        over = client.post("/v1/score", json=example_applicant(), headers=valid)
+        assert (
+            client.post("/v1/score", json=contract.example_applicant(), headers=valid).status_code
+            == 200
+        )
+        over = client.post("/v1/score", json=contract.example_applicant(), headers=valid)
         assert over.status_code == 429
         assert 1 <= int(over.headers["Retry-After"]) <= 61
         assert over.headers["X-RateLimit-Remaining"] == "0"
         assert "rate limit exceeded" in over.json()["detail"]
         # limits are per key id: the admin key still has its own budget
         admin = client.post(
-            "/v1/score", json=example_applicant(), headers={"x-api-key": keys.admin}
+            "/v1/score", json=contract.example_applicant(), headers={"x-api-key": keys.admin}
         )
         assert admin.status_code == 200
 
@@ -62,7 +64,7 @@ def redis_url(tmp_path):
 
 @pytest.mark.redis
 def test_redis_storage_makes_the_limit_global_across_processes(
-    keys, local_model_dir, redis_url, tmp_path
+    keys, local_model_dir, contract, redis_url, tmp_path
 ):
     env = {
         "QF_MODEL_URI": str(local_model_dir),
@@ -82,7 +84,7 @@ def test_redis_storage_makes_the_limit_global_across_processes(
         for _, worker in zip(range(24), cycle(workers)):
             response = httpx.post(
                 f"{worker.url}/v1/score",
-                json=example_applicant(),
+                json=contract.example_applicant(),
                 headers={"x-api-key": keys.valid},
                 timeout=10,
             )

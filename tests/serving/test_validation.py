@@ -1,26 +1,25 @@
-"""Validation: each bad field is a 422 naming it; oversize bodies 413; batch size limits."""
+"""Validation over HTTP against the served model's contract: each bad field is a 422 naming it;
+oversize bodies 413; batch size limits. (Per-field rules on both shipped contracts, without a
+model: test_request_schema.py.)"""
 
 from __future__ import annotations
 
 import json
 
-import pytest
 
-from quantumfinance.applicant_schema import CHARACTERISTICS, example_applicant
-
-NUMERIC = [c for c in CHARACTERISTICS if not c.is_categorical]
-CATEGORICAL = [c for c in CHARACTERISTICS if c.is_categorical]
-
-
-def _bad_cases():
-    for c in NUMERIC:
-        yield c.name, "not-a-number", "int_type"
-        yield c.name, 2.5, "int_type"
-        yield c.name, c.minimum - 1, "greater_than_equal"
-        yield c.name, c.maximum + 1, "less_than_equal"
-    for c in CATEGORICAL:
-        yield c.name, "certainly not a category", "literal_error"
-        yield c.name, 3, "literal_error"
+def _bad_cases(contract):
+    """(field, bad value, error type) for every input of the served model's contract."""
+    for c in contract.features:
+        if c.is_categorical:
+            yield c.name, "certainly not a category", "literal_error"
+            yield c.name, 3, "literal_error"
+            continue
+        number, type_error = (int, "int_type") if c.type == "integer" else (float, "float_type")
+        yield c.name, "not-a-number", type_error
+        if c.type == "integer":
+            yield c.name, 2.5, "int_type"
+        yield c.name, number(c.minimum) - 1, "greater_than_equal"
+        yield c.name, number(c.maximum) + 1, "less_than_equal"
 
 
 def _error_for(response, field):
@@ -31,36 +30,47 @@ def _error_for(response, field):
     return matching[0]
 
 
-@pytest.mark.parametrize(("field", "value", "error_type"), list(_bad_cases()))
-def test_each_bad_field_is_named(api, keys, field, value, error_type):
-    applicant = {**example_applicant(), field: value}
+def test_served_contract_is_the_trained_one(api, contract):
+    assert api.app.state.store.get().contract.digest == contract.digest
+
+
+def test_each_bad_field_is_named(api, keys, contract):
+    cases = list(_bad_cases(contract))
+    assert len(cases) >= 2 * len(contract.features)
+    for field, value, error_type in cases:
+        applicant = {**contract.example_applicant(), field: value}
+        response = api.post("/v1/score", json=applicant, headers={"x-api-key": keys.valid})
+        error = _error_for(response, field)
+        assert (error["type"], error["loc"]) == (error_type, ["body", field]), (field, value)
+
+
+def test_each_missing_field_is_named(api, keys, contract):
+    for c in contract.features:
+        applicant = contract.example_applicant()
+        del applicant[c.name]
+        response = api.post("/v1/score", json=applicant, headers={"x-api-key": keys.valid})
+        if c.nullable:
+            assert response.status_code == 200, response.text
+        else:
+            assert _error_for(response, c.name)["type"] == "missing"
+
+
+def test_extra_field_is_refused_not_dropped(api, keys, contract):
+    applicant = {**contract.example_applicant(), "not_a_characteristic": 50_000}
     response = api.post("/v1/score", json=applicant, headers={"x-api-key": keys.valid})
-    error = _error_for(response, field)
-    assert error["type"] == error_type
-    assert error["loc"] == ["body", field]
+    assert _error_for(response, "not_a_characteristic")["type"] == "extra_forbidden"
 
 
-@pytest.mark.parametrize("field", [c.name for c in CHARACTERISTICS])
-def test_each_missing_field_is_named(api, keys, field):
-    applicant = example_applicant()
-    del applicant[field]
-    response = api.post("/v1/score", json=applicant, headers={"x-api-key": keys.valid})
-    assert _error_for(response, field)["type"] == "missing"
-
-
-def test_extra_field_is_refused_not_dropped(api, keys):
-    applicant = {**example_applicant(), "annual_income": 50_000}
-    response = api.post("/v1/score", json=applicant, headers={"x-api-key": keys.valid})
-    assert _error_for(response, "annual_income")["type"] == "extra_forbidden"
-
-
-def test_bad_row_in_batch_names_row_and_field(api, keys):
-    rows = [example_applicant() for _ in range(3)]
-    rows[1]["age"] = 7
+def test_bad_row_in_batch_names_row_and_field(api, keys, contract):
+    number = next(c for c in contract.features if not c.is_categorical)
+    rows = [contract.example_applicant() for _ in range(3)]
+    rows[1][number.name] = (int if number.type == "integer" else float)(number.maximum) + 1
     response = api.post(
         "/v1/score/batch", json={"applicants": rows}, headers={"x-api-key": keys.valid}
     )
-    assert _error_for(response, "age")["loc"] == ["body", "applicants", 1, "age"]
+    error = _error_for(response, number.name)
+    assert error["loc"] == ["body", "applicants", 1, number.name]
+    assert error["type"] == "less_than_equal"
 
 
 def test_empty_batch_is_a_clear_422(api, keys):
@@ -71,9 +81,9 @@ def test_empty_batch_is_a_clear_422(api, keys):
     assert "empty" in error["msg"] and "QF_MAX_BATCH" in error["msg"]
 
 
-def test_batch_over_the_maximum_is_a_clear_422(api, keys):
+def test_batch_over_the_maximum_is_a_clear_422(api, keys, contract):
     size = api.app.state.settings.max_batch + 1
-    body = json.dumps({"applicants": [example_applicant()] * size})
+    body = json.dumps({"applicants": [contract.example_applicant()] * size})
     response = api.post(
         "/v1/score/batch",
         content=body,
@@ -83,9 +93,9 @@ def test_batch_over_the_maximum_is_a_clear_422(api, keys):
     assert f"has {size} applicants" in error["msg"] and "10000" in error["msg"]
 
 
-def test_oversize_body_is_413(api, keys):
+def test_oversize_body_is_413(api, keys, contract):
     limit = api.app.state.settings.max_body_bytes
-    body = json.dumps({"applicants": [example_applicant()]}).ljust(limit + 10)
+    body = json.dumps({"applicants": [contract.example_applicant()]}).ljust(limit + 10)
     response = api.post(
         "/v1/score/batch",
         content=body,
@@ -114,6 +124,17 @@ def test_malformed_json_is_422(api, keys):
     response = api.post(
         "/v1/score",
         content=b"{not json",
+        headers={"x-api-key": keys.valid, "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_body_that_is_not_utf8_is_422(api, keys):
+    response = api.post(
+        "/v1/score",
+        content=b'{"\xff\xfe": 1}',
         headers={"x-api-key": keys.valid, "content-type": "application/json"},
     )
     assert response.status_code == 422

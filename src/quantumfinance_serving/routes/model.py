@@ -27,6 +27,8 @@ def model_info(store: ModelStore) -> dict:
         "policy": model.policy,
         "last_reload_error": store.last_error or store.check_error,
         "plots": model.plot_paths(PLOTS_PATH),
+        "contract": model.contract.as_dict(),
+        "contract_digest": model.contract.digest,
     }
 
 
@@ -36,7 +38,8 @@ def model_info(store: ModelStore) -> dict:
     responses={401: {"model": ErrorMessage}, 503: {"model": ErrorMessage}},
 )
 def get_model(_: KeyId, store: StoreDep) -> dict:
-    """The served model: name, registry version, alias, run id and training metrics."""
+    """The served model: name, registry version, alias, run id, training metrics and the
+    applicant contract it carries (the fields /v1/score accepts)."""
     return model_info(store)
 
 
@@ -69,7 +72,8 @@ def get_model_plot(name: str, _: KeyId, store: StoreDep) -> Response:
     },
 )
 async def reload_model(_: AdminKeyId, store: StoreDep) -> dict:
-    """Load QF_MODEL_URI again (e.g. after an alias move) and swap atomically."""
+    """Load QF_MODEL_URI again (e.g. after an alias move) and swap atomically; the new model's
+    contract (request schema, /openapi.json) takes effect with it."""
     try:
         await run_in_threadpool(store.reload)
     except Exception as exc:

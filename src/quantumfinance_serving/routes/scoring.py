@@ -1,4 +1,9 @@
-"""POST /v1/score and /v1/score/batch."""
+"""POST /v1/score and /v1/score/batch.
+
+The request bodies are validated by dependencies against the served model's contract (see
+deps.OneApplicant); their OpenAPI schemas (`Applicant`, `BatchRequest`) are filled in from the
+same contract when /openapi.json is built (openapi.py).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,20 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic_core import to_json
 
-from quantumfinance_serving.deps import BatcherDep, LimitedKeyId, MetricsDep, SettingsDep
+from quantumfinance_serving.deps import (
+    BatcherDep,
+    BatchOfApplicants,
+    LimitedKeyId,
+    MetricsDep,
+    OneApplicant,
+)
 from quantumfinance_serving.schemas import (
-    Applicant,
-    BatchRequest,
     BatchResponse,
     ErrorMessage,
     ScoreResponse,
+    ValidationFailure,
 )
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -23,9 +32,24 @@ router = APIRouter(prefix="/v1", tags=["scoring"])
 ERRORS = {
     401: {"model": ErrorMessage, "description": "Missing or invalid API key"},
     413: {"model": ErrorMessage, "description": "Request body larger than QF_MAX_BODY_BYTES"},
+    422: {
+        "model": ValidationFailure,
+        "description": "The body does not fit the served model's applicant contract: one item "
+        "per bad field",
+    },
     429: {"model": ErrorMessage, "description": "Rate limit exceeded (see Retry-After)"},
     503: {"model": ErrorMessage, "description": "Model not loaded yet, or audit log unavailable"},
 }
+
+
+def _request_body(schema: str) -> dict[str, Any]:
+    """The body as OpenAPI shows it; the referenced schema is the served model's (openapi.py)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        }
+    }
 
 
 def _model_ref(scored) -> dict:
@@ -41,17 +65,22 @@ def _json(payload: dict[str, Any], carrier: Response) -> Response:
     return response
 
 
-@router.post("/score", response_model=ScoreResponse, responses=ERRORS)
+@router.post(
+    "/score",
+    response_model=ScoreResponse,
+    responses=ERRORS,
+    openapi_extra=_request_body("Applicant"),
+)
 async def score_applicant(
-    applicant: Applicant,  # type: ignore[valid-type]
     key_id: LimitedKeyId,
+    body: OneApplicant,
     batcher: BatcherDep,
     metrics: MetricsDep,
     response: Response,
 ) -> Response:
     """Score one applicant: PD, points, band, decision and up to 4 reason codes."""
     request_id = uuid.uuid4().hex
-    scored = await batcher.score([dict(vars(applicant))], request_id, key_id)
+    scored = await batcher.score(body.model, body.applicants, request_id, key_id)
     metrics.count_decisions(scored.results)
     response.headers["X-Request-ID"] = request_id
     return _json(
@@ -59,30 +88,22 @@ async def score_applicant(
     )
 
 
-@router.post("/score/batch", response_model=BatchResponse, responses=ERRORS)
+@router.post(
+    "/score/batch",
+    response_model=BatchResponse,
+    responses=ERRORS,
+    openapi_extra=_request_body("BatchRequest"),
+)
 async def score_batch(
-    batch: BatchRequest,
     key_id: LimitedKeyId,
+    body: BatchOfApplicants,
     batcher: BatcherDep,
     metrics: MetricsDep,
-    settings: SettingsDep,
     response: Response,
 ) -> Response:
     """Score 1 to QF_MAX_BATCH applicants; results come back in request order."""
-    size = len(batch.applicants)
-    if not 1 <= size <= settings.max_batch:
-        problem = "is empty" if size == 0 else f"has {size} applicants"
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "applicants"),
-                    "msg": f"batch {problem}; send 1 to {settings.max_batch} (QF_MAX_BATCH)",
-                    "type": "batch_size",
-                }
-            ]
-        )
     request_id = uuid.uuid4().hex
-    scored = await batcher.score([dict(vars(a)) for a in batch.applicants], request_id, key_id)
+    scored = await batcher.score(body.model, body.applicants, request_id, key_id)
     metrics.count_decisions(scored.results)
     response.headers["X-Request-ID"] = request_id
     return _json(

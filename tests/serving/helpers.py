@@ -1,0 +1,120 @@
+"""Test helpers of the serving tests: applicants drawn from a contract, and a stand-in model.
+
+Nothing here names a portfolio's columns: applicants come from whatever contract is given (the
+shipped ones in conf/, or the one a trained model carries).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantumfinance.contract import ApplicantContract, load_contract
+from quantumfinance_serving.model_store import FrameLayout, LoadedModel, ModelIdentity
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def shipped_contract(env: str) -> ApplicantContract:
+    """The contract of a shipped portfolio: ``base`` (German credit) or ``cards``."""
+    return load_contract(REPO_ROOT / "conf" / env / "applicant_contract.yml")
+
+
+def random_applicants(
+    contract: ApplicantContract, n: int, seed: int, missing_share: float = 0.1
+) -> list[dict[str, Any]]:
+    """``n`` valid applicants, each input drawn uniformly from its categories or range; a
+    nullable input is missing (None) in about ``missing_share`` of the rows."""
+    rng = np.random.default_rng(seed)
+    columns: dict[str, list[Any]] = {}
+    for c in contract.features:
+        if c.is_categorical:
+            values: list[Any] = [str(v) for v in rng.choice(list(c.categories), n)]
+        elif c.type == "integer":
+            values = rng.integers(math.ceil(c.minimum), math.floor(c.maximum) + 1, n).tolist()
+        else:
+            values = np.round(rng.uniform(c.minimum, c.maximum, n), 2).tolist()
+        if c.nullable:
+            values = [
+                None if m else v for v, m in zip(values, rng.random(n) < missing_share, strict=True)
+            ]
+        columns[c.name] = values
+    return [{name: columns[name][i] for name in contract.feature_names} for i in range(n)]
+
+
+def json_applicants(frame: pd.DataFrame, contract: ApplicantContract) -> list[dict[str, Any]]:
+    """Rows of an applicant table (e.g. a trained project's test split) as JSON-able request
+    dicts of the contract's inputs: numbers as int/float by type, a missing value as None."""
+    rows = []
+    for record in frame[list(contract.feature_names)].to_dict("records"):
+        row: dict[str, Any] = {}
+        for c in contract.features:
+            value = record[c.name]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                row[c.name] = None
+            elif c.is_categorical:
+                row[c.name] = str(value)
+            else:
+                row[c.name] = int(value) if c.type == "integer" else float(value)
+        rows.append(row)
+    return rows
+
+
+class StubPyfunc:
+    """Stands in for a loaded pyfunc model: records each frame it scores, returns fixed results.
+
+    ``gate``, when given, holds every predict call until it is set (to keep a request in flight
+    across a model swap)."""
+
+    def __init__(self, points: int, gate: threading.Event | None = None) -> None:
+        self.points = points
+        self.gate = gate
+        self.frames: list[pd.DataFrame] = []
+        self.entered = threading.Event()
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        self.frames.append(frame)
+        self.entered.set()
+        if self.gate is not None and not self.gate.wait(30):
+            raise TimeoutError("stub model gate never opened")
+        n = len(frame)
+        return pd.DataFrame(
+            {
+                "pd": [0.1] * n,
+                "score": [self.points] * n,
+                "band": ["A"] * n,
+                "decision": ["approve"] * n,
+                "reason_codes": [[] for _ in range(n)],
+            }
+        )
+
+
+def stub_model(
+    contract: ApplicantContract,
+    version: str,
+    points: int = 600,
+    gate: threading.Event | None = None,
+) -> LoadedModel:
+    """A LoadedModel around StubPyfunc: the real contract, schema, layout and audit hash."""
+    identity = ModelIdentity(
+        f"models:/credit-score/{version}", f"models:/credit-score/{version}", "credit-score",
+        version, None, None,
+    )  # fmt: skip
+    return LoadedModel(
+        identity, StubPyfunc(points, gate), contract, FrameLayout.of(contract), {}, None
+    )
+
+
+def varied_applicants(contract: ApplicantContract, n: int) -> list[dict[str, Any]]:
+    """``n`` valid applicants: the contract's example with its first required number spread
+    evenly over that number's range (so that their audit hashes and scores differ)."""
+    c = next(c for c in contract.features if not c.is_categorical and not c.nullable)
+    low, high = math.ceil(c.minimum), math.floor(c.maximum)
+    spread = np.linspace(low, high, n) if c.type == "float" else np.linspace(low, high, n).round()
+    values = [int(v) if c.type == "integer" else float(v) for v in spread]
+    return [{**contract.example_applicant(), c.name: v} for v in values]

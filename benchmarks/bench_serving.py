@@ -3,7 +3,8 @@
 Both servers host the same registered `credit-score` model from one MLflow store on this machine.
 Single-row POSTs at concurrency 1, 8 and 32 (req/s, p50/p95/p99, errors), batches of 1,000 and
 10,000 rows, and the time from process start to ready. Without QF_BENCH_TRACKING_URI the model is
-trained first in a tmp project with the same code as the test fixture (tests/conftest.py).
+trained first in a tmp project with the same code as the test fixture (tests/conftest.py). The
+applicants are synthetic ones of the served model's own contract (whatever its portfolio).
 """
 
 from __future__ import annotations
@@ -63,12 +64,17 @@ def _trained_store(workdir: Path) -> tuple[str, str]:
     return project.tracking_uri, project.model_uri
 
 
-def _applicants(n: int) -> list[dict]:
-    from quantumfinance.applicant_schema import FEATURE_COLUMNS  # noqa: PLC0415
-    from quantumfinance.synthetic import generate_applicants  # noqa: PLC0415
+def _applicants(tracking_uri: str, model_uri: str, n: int) -> list[dict]:
+    """``n`` synthetic applicants of the served model's own contract, as JSON request bodies."""
+    import mlflow  # noqa: PLC0415
 
-    frame = generate_applicants(n, seed=11)[list(FEATURE_COLUMNS)]
-    return json.loads(frame.to_json(orient="records"))
+    from quantumfinance.contract import contract_of_model  # noqa: PLC0415
+    from quantumfinance.synthetic import generate_applicants  # noqa: PLC0415
+    from tests.serving.helpers import json_applicants  # noqa: PLC0415 - typed per the contract
+
+    mlflow.set_tracking_uri(tracking_uri)
+    contract = contract_of_model(mlflow.pyfunc.load_model(model_uri))
+    return json_applicants(generate_applicants(contract, n, seed=11), contract)
 
 
 class Server:
@@ -152,7 +158,7 @@ def run() -> str:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     key, entry = new_key("bench")
-    rows = _applicants(max(BATCH_SIZES))
+    rows = _applicants(tracking_uri, model_uri, max(BATCH_SIZES))
     one = rows[0]
 
     api_port, peer_port = _free_port(), _free_port()

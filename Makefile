@@ -26,8 +26,8 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 
 install: $(STAMP)  ## create .venv from uv.lock (bootstraps uv if missing)
 
-run: $(STAMP)  ## full pipeline on the embedded default (local files + local MLflow store)
-	$(BIN)/python -m scripts.run_all
+run: $(STAMP)  ## full pipeline on the embedded default (ENV=<portfolio> for another portfolio env)
+	$(BIN)/python -m scripts.run_all $(if $(ENV),--env $(ENV))
 
 test: $(STAMP)  ## the whole test suite, starting every service it needs
 	$(BIN)/python -m pytest
@@ -36,12 +36,12 @@ lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(STAMP)  ## ruff format + autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-serve: $(STAMP)  ## API + Streamlit on the embedded default, with a fresh demo key
-	$(BIN)/python -m scripts.serve
+serve: $(STAMP)  ## API + Streamlit on the embedded default (ENV=<portfolio>), with a fresh demo key
+	$(BIN)/python -m scripts.serve $(if $(ENV),--env $(ENV))
 
 stack-up: $(STAMP)  ## no-Docker stack on 127.0.0.1 (PostgreSQL, S3 endpoint, MLflow server)
 	$(BIN)/python -m scripts.stack up

@@ -1,7 +1,7 @@
 """`make serve`: the scoring API and the Streamlit demo on the embedded default, with a demo key.
 
-Uses the local MLflow store (sqlite:///mlflow.db in the repo root) and the registered
-`credit-score@champion`. A fresh key is minted on every start; only its hash reaches the API.
+Uses the local MLflow store (sqlite:///mlflow.db in the repo root; `--env cards` or
+`make serve ENV=cards`: that portfolio env's store) and the registered `credit-score@champion`. A fresh key is minted on every start; only its hash reaches the API.
 Ctrl-C stops both processes.
 """
 
@@ -40,6 +40,18 @@ def champion_problem(store: Path, model_uri: str) -> str | None:
     except MlflowException:
         return f"No model {model_uri} is registered in {store}. {hint}"
     return None
+
+
+def env_store(env: str | None) -> Path:
+    """The local sqlite store an env's mlflow.yml names (the repo's mlflow.db by default)."""
+    if not env:
+        return LOCAL_STORE
+    from quantumfinance.registry import project_tracking_uri  # noqa: PLC0415 - slow import
+
+    uri = project_tracking_uri(ROOT, env)
+    if not uri.startswith("sqlite:///"):
+        raise SystemExit(f"env {env!r} tracks to {uri}, not a local store: see docs/operations.md")
+    return Path(uri.removeprefix("sqlite:///"))
 
 
 def port_in_use(port: int) -> bool:
@@ -103,11 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--ui-port", type=int, default=8501)
     parser.add_argument("--model-uri", default=os.environ.get("QF_MODEL_URI", MODEL_URI))
-    parser.add_argument(
-        "--store", type=Path, default=LOCAL_STORE, help="local MLflow sqlite file (registry)"
-    )
+    parser.add_argument("--store", type=Path, default=None, help="local MLflow sqlite file")
+    parser.add_argument("--env", default=None, help="portfolio env whose local store to serve")
     args = parser.parse_args(argv)
-    store = args.store.resolve()
+    store = (args.store or env_store(args.env)).resolve()
 
     if args.model_uri.startswith("models:/") and (
         problem := champion_problem(store, args.model_uri)

@@ -79,4 +79,28 @@ def test_within_tolerance_is_promoted_and_rollback_moves_champion_back(client, m
     assert registry.main(["status", *cli]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "aliases=champion " in next(line for line in lines if line.strip().startswith("v1 "))
-    assert "aliases=challenger " in next(line for line in lines if line.strip().startswith("v2 "))
+    # v2 was promoted, never a challenger: after the rollback it carries no alias.
+    assert "aliases=- " in next(line for line in lines if line.strip().startswith("v2 "))
+
+
+def test_challenger_is_only_a_candidate_that_is_not_the_champion(client, model):
+    assert _gate(client, model, 0.80).promoted
+    with pytest.raises(MlflowException):  # a first, promoted version is not also the challenger
+        client.get_model_version_by_alias(model, "challenger")
+    assert not _gate(client, model, 0.70).promoted
+    assert _alias(client, model, "challenger") == "2"
+    assert _gate(client, model, 0.82).promoted
+    assert _alias(client, model, "champion") == "3"
+    assert _alias(client, model, "challenger") == "2"  # still the last candidate not promoted
+    assert client.get_registered_model(model).description == registry.MODEL_DESCRIPTION
+
+
+def test_describe_sets_the_card_as_the_version_description_truncated_to_fit(client, model):
+    run_id = _candidate(client, model, 0.8)
+    card = "# Model card\n" + "x" * 6000
+    assert registry.describe(client, model, run_id, card) == "1"
+    description = client.get_model_version(model, "1").description
+    assert len(description) <= registry.DESCRIPTION_LIMIT
+    assert description.startswith("# Model card") and "truncated" in description
+    with pytest.raises(LookupError, match="registered no version"):
+        registry.describe(client, model, "0" * 32, card)

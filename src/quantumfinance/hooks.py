@@ -13,6 +13,7 @@ import yaml
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 from kedro_mlflow.pipeline.pipeline_ml import PipelineML
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from quantumfinance import registry
@@ -76,6 +77,7 @@ def raw_data_md5(project_path: Path, env: str | None = None) -> tuple[str, str]:
 
 
 CONTRACT_DATASET = "applicant_contract"
+MODEL_CARD = "model_card"
 
 
 class ProvenanceAndPromotionHooks:
@@ -125,8 +127,13 @@ class ProvenanceAndPromotionHooks:
 
     @hook_impl(trylast=True)  # after kedro-mlflow logged and registered the model
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Set ``challenger`` on the new version and apply the promotion gate."""
-        if not isinstance(pipeline, PipelineML) or self._run_id is None:
+        """Apply the promotion gate to the version ds registered; once reporting ran into the
+        model's run, make its model card that version's description."""
+        if self._run_id is None:
+            return
+        if not isinstance(pipeline, PipelineML):
+            if MODEL_CARD in pipeline.all_outputs():
+                self._describe_version(catalog.load(MODEL_CARD))
             return
         promotion = catalog.load("params:promotion")
         decision = registry.gate(
@@ -137,3 +144,13 @@ class ProvenanceAndPromotionHooks:
             tolerance=promotion["tolerance"],
         )
         logger.info("Promotion gate: %s", decision)
+
+    def _describe_version(self, card: str) -> None:
+        """The model card as the description of the version this run registered (if any)."""
+        client = MlflowClient()
+        try:
+            version = registry.describe(client, registry.MODEL_NAME, self._run_id, card)
+        except (LookupError, MlflowException) as exc:  # a reporting run of its own: no version
+            logger.info("model card not set as a version description: %s", exc)
+            return
+        logger.info("Model card set as the description of %s v%s", registry.MODEL_NAME, version)

@@ -1,8 +1,8 @@
 """Model registry for ``credit-score``: the promotion gate, rollback and status.
 
-Every data_science run registers a version and points ``challenger`` at it; the gate moves
-``champion`` only when the candidate's test AUC clears ``min_auc`` and is no worse than the
-current champion's minus ``tolerance``. Champion moves are kept in the registered-model tag
+Every data_science run registers a version; the gate moves ``champion`` to it only when the
+candidate's test AUC clears ``min_auc`` and is no worse than the current champion's minus
+``tolerance``, else it becomes the ``challenger`` (a gated candidate that is not the champion). Champion moves are kept in the registered-model tag
 ``champion_history`` so that ``rollback`` can step back to the previous champion.
 
 CLI: ``python -m quantumfinance.registry status|rollback [--tracking-uri URI] [--env ENV]``.
@@ -60,6 +60,27 @@ def _set_champion(client: MlflowClient, name: str, version: str, history: list[s
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
 
 
+MODEL_DESCRIPTION = (
+    "Credit scoring inference pipeline logged by kedro-mlflow: applicant contract check -> "
+    "PD -> score points -> band -> decision -> reason codes. One version per data_science run; "
+    "`champion` is set only by the promotion gate (or rollback), `challenger` is a gated "
+    "candidate that is not the champion. Each version carries its applicant contract and, once "
+    "the reporting pipeline ran, its model card as the description."
+)
+DESCRIPTION_LIMIT = 5000  # characters MLflow's SQL registry keeps for a description
+
+
+def describe(client: MlflowClient, name: str, run_id: str, text: str) -> str:
+    """Describe the registered model and set ``text`` as the run's version description."""
+    client.update_registered_model(name, description=MODEL_DESCRIPTION)
+    version = str(version_of_run(client, name, run_id).version)
+    if len(text) > DESCRIPTION_LIMIT:
+        note = "\n\n(truncated: the full card is the run's artifact reporting/model_card.md)"
+        text = text[: DESCRIPTION_LIMIT - len(note)] + note
+    client.update_model_version(name, version, description=text)
+    return version
+
+
 def version_of_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion:
     """The registered version logged by ``run_id``; a clear error if the run registered none."""
     versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
@@ -76,10 +97,10 @@ def _metric(client: MlflowClient, version: ModelVersion) -> float | None:
 def gate(
     client: MlflowClient, name: str, run_id: str, min_auc: float, tolerance: float
 ) -> PromotionDecision:
-    """Set ``challenger`` on the run's version; make it ``champion`` only if it passes the gate."""
+    """Make the run's version ``champion`` if it passes the gate, else ``challenger``."""
     candidate = version_of_run(client, name, run_id)
     version = str(candidate.version)
-    client.set_registered_model_alias(name, CHALLENGER, version)
+    client.update_registered_model(name, description=MODEL_DESCRIPTION)
     auc = _metric(client, candidate)
     champion = _alias_version(client, name, CHAMPION)
     champion_auc = _metric(client, champion) if champion else None
@@ -103,6 +124,8 @@ def gate(
     if promoted:
         history = _history(client, name) or ([str(champion.version)] if champion else [])
         _set_champion(client, name, version, [*history, version])
+    else:
+        client.set_registered_model_alias(name, CHALLENGER, version)
     outcome = "promoted" if promoted else "kept_champion"
     client.set_model_version_tag(name, version, "promotion", outcome)
     client.set_model_version_tag(name, version, "promotion_reason", reason)

@@ -71,6 +71,14 @@ def test_german_figures_are_those_of_the_code_before_the_contract(trained_projec
     assert trained_project.metrics == before
 
 
+def test_version_is_described_by_its_model_card(project):
+    client = MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
+    champion = client.get_model_version_by_alias("credit-score", "champion")
+    card = (project.data / "08_reporting" / "model_card.md").read_text()
+    assert len(card) < 5000 and champion.description == card
+    assert "inference pipeline" in client.get_registered_model("credit-score").description
+
+
 def test_cards_float_missing_and_text_target_went_through_training_and_scoring(cards_project):
     """The cards portfolio's float features, missing values and Yes/No target, end to end."""
     contract, data = cards_project.contract, cards_project.data
@@ -99,14 +107,19 @@ def test_cards_float_missing_and_text_target_went_through_training_and_scoring(c
 def test_run_is_tagged_with_provenance_and_aliases_set(project):
     client = MlflowClient(tracking_uri=project.tracking_uri)
     champion = client.get_model_version_by_alias("credit-score", "champion")
-    challenger = client.get_model_version_by_alias("credit-score", "challenger")
-    assert champion.version == challenger.version
+    challengers = [
+        a for a in client.get_registered_model("credit-score").aliases if a == "challenger"
+    ]
+    assert str(champion.version) == "1" and not challengers  # a promoted first version: no challenger
     run = client.get_run(champion.run_id)
     assert len(run.data.tags["git_commit"].split("-")[0]) == 40
     assert len(run.data.tags["raw_data_md5"]) == 32
     assert run.data.tags["kedro_env"] == project.env
     for key in ("cv_auc_scorecard", "test_auc_challenger", "test_ks_baseline", "cv_brier"):
         assert key in run.data.metrics
+    # Flattened params a reviewer can read, one per setting, not JSON blobs.
+    assert run.data.params["model_training.cv.n_splits"] == "5"
+    assert not [k for k, v in run.data.params.items() if v.startswith("{")]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"binning_table.csv", "scorecard_table.csv", "metrics.json"} <= artifacts
 
@@ -154,7 +167,7 @@ def rerun_with_strict_gate(trained_project) -> Iterator[dict]:
     after = client.get_model_version_by_alias("credit-score", "challenger")
     yield {"client": client, "first": before, "second": after}
     # The session fixture is shared: leave its registry as other test groups expect it.
-    client.set_registered_model_alias("credit-score", "challenger", before.version)
+    client.delete_registered_model_alias("credit-score", "challenger")
 
 
 def test_same_seed_gives_identical_metrics_on_a_second_run(rerun_with_strict_gate):

@@ -43,7 +43,10 @@ def run_pipeline(
     args += ["--params", params] if params else []
     sys.stdout.write(f"==> {' '.join(args[1:])}\n")
     sys.stdout.flush()
-    env_vars = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    # The venv's bin first: MLflow exports the model's requirements with the project's `uv`
+    # (uv.lock); without it on PATH it falls back to inferring them, a ~40 s pause per model.
+    path = os.pathsep.join([str(kedro.parent), os.environ.get("PATH", "")])
+    env_vars = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PATH": path}
     env_vars.pop("QF_MLFLOW_RUN_ID", None)  # a stray value would merge unrelated runs
     if run_id:
         env_vars["QF_MLFLOW_RUN_ID"] = run_id

@@ -30,18 +30,18 @@ def test_kedro_viz_build_contains_the_data_pipelines(tmp_path):
         graph = json.loads((api / "pipelines" / pipeline).read_text())
         return {n["name"] for n in graph["nodes"] if n["type"] == "task"}
 
-    assert task_names("ingest") == {"load_raw_applicants_node"}
+    assert task_names("ingest") == {"load_raw_applicants"}
     assert (
         task_names("data_engineering")
         == task_names("de")
         == {
-            "validate_applicants_node",
-            "enforce_quarantine_limit_node",
-            "split_applicants_node",
+            "validate_applicants",
+            "enforce_quarantine_limit",
+            "split_applicants",
         }
     )
     # The edge raw_applicants -> validation: the two pipelines are joined through the catalog.
     graph = json.loads((api / "pipelines" / "data_engineering").read_text())
     ids = {n["name"]: n["id"] for n in graph["nodes"]}
     edges = {(e["source"], e["target"]) for e in graph["edges"]}
-    assert (ids["raw_applicants"], ids["validate_applicants_node"]) in edges
+    assert (ids["raw_applicants"], ids["validate_applicants"]) in edges

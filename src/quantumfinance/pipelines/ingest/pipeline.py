@@ -1,18 +1,18 @@
 """The ingest pipeline: one node, source chosen by `params:ingest`."""
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Pipeline, node, pipeline
 
 from .nodes import load_raw_applicants
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    return pipeline(
         [
-            Node(
+            node(
                 func=load_raw_applicants,
                 inputs=["params:ingest", "applicant_contract"],
                 outputs="raw_applicants",
-                name="load_raw_applicants_node",
+                name="load_raw_applicants",
             )
         ]
     )

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from quantumfinance.contract import ApplicantContract, Characteristic, code_text, load_contract
 from quantumfinance.pipelines.ingest.nodes import read_applicant_file, to_contract_columns
+from quantumfinance.registry import project_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BASE_ENV = "base"
@@ -64,14 +64,9 @@ def portfolio_envs(root: Path = PROJECT_ROOT) -> list[str]:
 
 
 def ingest_parameters(env: str, root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """The env's `ingest` parameters (its own file replaces base's, as Kedro merges them)."""
-    for folder in (env, BASE_ENV):
-        path = root / "conf" / folder / INGEST_FILE
-        if path.is_file():
-            ingest = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("ingest")
-            if ingest is not None:
-                return ingest
-    return {}
+    """The env's `ingest` parameters, merged as a Kedro session in that env reads them."""
+    parameters = project_config(root, None if env == BASE_ENV else env)["parameters"]
+    return dict(parameters.get("ingest") or {})
 
 
 def example_data(

@@ -175,7 +175,7 @@ def status(client: MlflowClient, name: str = MODEL_NAME) -> str:
     return "\n".join(lines)
 
 
-def _config(project_path: Path, env: str | None) -> OmegaConfigLoader:
+def project_config(project_path: Path, env: str | None = None) -> OmegaConfigLoader:
     """The project's config as a Kedro session in ``env`` reads it (env overrides base)."""
     return OmegaConfigLoader(
         conf_source=str(project_path / "conf"),
@@ -188,12 +188,12 @@ def _config(project_path: Path, env: str | None) -> OmegaConfigLoader:
 
 def project_data_root(project_path: Path, env: str | None = None) -> Path:
     """The env's data folder (``globals.yml`` ``data_root``: data, or data/<portfolio>)."""
-    return project_path / _config(project_path, env)["globals"].get("data_root", "data")
+    return project_path / project_config(project_path, env)["globals"].get("data_root", "data")
 
 
 def project_tracking_uri(project_path: Path, env: str | None = None) -> str:
     """The tracking URI of the project's ``mlflow.yml`` (env overrides base), as kedro-mlflow sees it."""
-    uri = _config(project_path, env)["mlflow"]["server"]["mlflow_tracking_uri"]
+    uri = project_config(project_path, env)["mlflow"]["server"]["mlflow_tracking_uri"]
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = f"sqlite:///{(project_path / uri.removeprefix('sqlite:///')).resolve()}"
     return uri

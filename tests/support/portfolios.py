@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from quantumfinance.contract import ApplicantContract, load_contract
+from quantumfinance.data_dictionary import ingest_parameters
 from quantumfinance.pipelines.data_engineering.nodes import validate_applicants
 from quantumfinance.pipelines.ingest.nodes import load_raw_applicants
 
@@ -34,8 +34,7 @@ def contract(env: str = "base") -> ApplicantContract:
 
 def ingest_params(env: str = "base") -> dict[str, Any]:
     """The env's `ingest` parameters, with the example file's path made absolute."""
-    params = yaml.safe_load((REPO_ROOT / "conf" / env / "parameters_ingest.yml").read_text())
-    params = dict(params["ingest"])
+    params = ingest_parameters(env, REPO_ROOT)  # merged as a Kedro session in env reads them
     if params.get("path"):
         params["path"] = str(REPO_ROOT / params["path"])
     return params

@@ -110,9 +110,8 @@ def test_run_is_tagged_with_provenance_and_aliases_set(project):
     challengers = [
         a for a in client.get_registered_model("credit-score").aliases if a == "challenger"
     ]
-    assert (
-        str(champion.version) == "1" and not challengers
-    )  # a promoted first version: no challenger
+    # A promoted first version: no challenger.
+    assert str(champion.version) == "1" and not challengers
     run = client.get_run(champion.run_id)
     assert len(run.data.tags["git_commit"].split("-")[0]) == 40
     assert len(run.data.tags["raw_data_md5"]) == 32

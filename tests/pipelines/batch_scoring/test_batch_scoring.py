@@ -1,0 +1,179 @@
+"""batch_scoring against a REAL scheduler and two worker processes: the book equals the
+registered model's predict row for row, every row is scored or quarantined, both workers
+worked (the model loaded once on each), the run is its own MLflow run linked to the model's,
+and a worker killed mid-run never leaves a book marked complete that is not."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from distributed import Client
+
+from quantumfinance.pipelines.batch_scoring.engine import model_loads
+from quantumfinance.pipelines.batch_scoring.nodes import (
+    MARKER,
+    resolve_scoring_model,
+    score_book,
+)
+from tests.conftest import close_stale_mlflow_runs, run_pipelines
+
+SCORE_COLUMNS = ["pd", "score", "band", "decision"]
+
+
+def _engine(cluster) -> dict:
+    return {"scheduler": cluster.address, "connect_timeout": "30s"}
+
+
+def _planted_book(project, path: Path, copies: int = 3) -> tuple[Path, set]:
+    """The test split repeated (fresh ids), with a few rows broken on purpose; the bad ids."""
+    contract = project.contract
+    book = pd.concat([project.applicants_test] * copies, ignore_index=True)
+    book[contract.id.name] = range(1, len(book) + 1)
+    numeric = contract.numeric_features[0]
+    categorical = contract.categorical_features[0]
+    book[numeric] = book[numeric].astype("float64")
+    book.loc[[3, 50], numeric] = -1e9  # below the minimum
+    book[categorical] = book[categorical].astype("object")
+    book.loc[[7], categorical] = "not-a-category"
+    book.to_parquet(path)
+    return path, set(book.loc[[3, 7, 50], contract.id.name])
+
+
+@pytest.fixture(scope="module")
+def book_run(trained_project, cluster, tmp_path_factory):
+    """The batch_scoring pipeline run once through Kedro on the real cluster."""
+    folder = tmp_path_factory.mktemp("book")
+    portfolio, bad_ids = _planted_book(trained_project, folder / "book.parquet")
+    output = folder / "scored_book"
+    params = {
+        "batch_scoring": {
+            "portfolio": str(portfolio),
+            "output": str(output),
+            "partitions": 6,
+            "engine": _engine(cluster),
+        }
+    }
+    run_pipelines(trained_project.root, trained_project.tracking_uri, ["batch_scoring"], params)
+    return portfolio, output, bad_ids
+
+
+def test_every_row_is_scored_or_quarantined(book_run, trained_project):
+    portfolio, output, bad_ids = book_run
+    id_name = trained_project.contract.id.name
+    rows_in = len(pd.read_parquet(portfolio))
+    scored = pd.read_parquet(output / "scored")
+    quarantined = pd.read_parquet(output / "quarantined")
+    manifest = json.loads((output / MARKER).read_text())
+    assert len(scored) + len(quarantined) == rows_in == manifest["rows_in"]
+    assert manifest["rows_quarantined"] == len(quarantined) == len(bad_ids)
+    assert set(quarantined[id_name].astype(int)) == bad_ids
+    assert not set(scored[id_name]) & bad_ids
+    numeric = trained_project.contract.numeric_features[0]
+    assert quarantined["quarantine_reasons"].str.contains(numeric).sum() == 2
+    assert sum(manifest["profile"]["decision"].values()) == len(scored)
+
+
+def test_book_equals_the_registered_models_predict(book_run, trained_project):
+    portfolio, output, _ = book_run
+    id_name = trained_project.contract.id.name
+    scored = pd.read_parquet(output / "scored").set_index(id_name)
+    sample = (
+        pd.read_parquet(portfolio).set_index(id_name).loc[scored.index].sample(60, random_state=3)
+    )
+    with trained_project.tracking():
+        model = mlflow.pyfunc.load_model(trained_project.model_uri)
+        version = mlflow.MlflowClient().get_model_version_by_alias("credit-score", "champion")
+    features = sample[list(trained_project.contract.feature_names)].reset_index(drop=True)
+    expected = model.predict(features)
+    got = scored.loc[sample.index].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[SCORE_COLUMNS], expected[SCORE_COLUMNS], check_dtype=False)
+    for ours, theirs in zip(got["reason_codes"], expected["reason_codes"], strict=True):
+        assert [r["code"] for r in ours] == [r["code"] for r in theirs]
+        assert [r["text"] for r in ours] == [r["text"] for r in theirs]
+    assert set(got["model_version"]) == {str(version.version)}
+    assert set(got["model_run_id"]) == {version.run_id}
+
+
+def test_work_ran_on_both_workers_with_one_model_load_each(book_run, cluster):
+    _, output, _ = book_run
+    manifest = json.loads((output / MARKER).read_text())
+    assert manifest["partitions"] == 6
+    with Client(cluster.address) as client:
+        workers = set(client.scheduler_info()["workers"])
+        loads = client.run(model_loads)
+    assert set(manifest["partitions_per_worker"]) == workers and len(workers) == 2
+    # Six partitions, two workers: the model was loaded once per worker, not per partition.
+    assert all(sum(count.values()) == 1 for count in loads.values()), loads
+
+
+def test_run_is_its_own_mlflow_run_linked_to_the_model(book_run, trained_project):
+    with trained_project.tracking():
+        client = mlflow.MlflowClient()
+        version = client.get_model_version_by_alias("credit-score", "champion")
+        runs = mlflow.search_runs(
+            search_all_experiments=True,
+            filter_string=f"tags.`quantumfinance.model_run_id` = '{version.run_id}'",
+            output_format="list",
+        )
+        batch = [r for r in runs if "batch.rows_in" in r.data.metrics]
+        assert batch, "no batch scoring run linked to the model's run"
+        run = batch[-1]
+        assert run.info.run_id != version.run_id
+        assert run.data.tags["quantumfinance.model_version"] == str(version.version)
+        artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "batch_scoring")]
+    assert "batch_scoring/batch_scoring_summary.json" in artifacts
+    assert (
+        run.data.metrics["batch.rows_scored"] + run.data.metrics["batch.rows_quarantined"]
+        == (run.data.metrics["batch.rows_in"])
+    )
+
+
+def test_a_worker_killed_mid_run_leaves_no_book_marked_complete(
+    trained_project, tmp_path, tmp_path_factory
+):
+    """Own cluster: one worker is killed once the first partition was written."""
+    from tests.support.dask_cluster import dask_cluster
+
+    portfolio, _ = _planted_book(trained_project, tmp_path / "book.parquet", copies=10)
+    output = tmp_path / "scored_book"
+    with dask_cluster(tmp_path_factory.mktemp("dask-kill")) as cluster:
+        with trained_project.tracking():
+            model = resolve_scoring_model(trained_project.model_uri)
+        batch = {"portfolio": str(portfolio), "output": str(output), "partitions": 40,
+                 "retries": 2, "engine": _engine(cluster)}  # fmt: skip
+        outcome: dict = {}
+
+        def run() -> None:
+            try:
+                outcome["manifest"] = score_book(model, batch)
+            except RuntimeError as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("scored_book.staging-*/scored/part-*")):
+            assert time.monotonic() < deadline and thread.is_alive(), outcome
+            time.sleep(0.05)
+        cluster.workers["worker-1"].proc.kill()
+        thread.join(300)
+    close_stale_mlflow_runs()
+    assert not list(tmp_path.glob("scored_book.staging-*")), "staging left behind"
+    if "error" in outcome:  # failed clearly: nothing presented as complete
+        assert "nothing was committed" in str(outcome["error"])
+        assert not (output / MARKER).exists()
+        return
+    manifest = outcome["manifest"]
+    assert (output / MARKER).exists()
+    scored, quarantined = (
+        pd.read_parquet(output / "scored"),
+        pd.read_parquet(output / "quarantined"),
+    )
+    assert len(scored) + len(quarantined) == len(pd.read_parquet(portfolio)) == manifest["rows_in"]
+    assert len(list((output / "scored").glob("part-*"))) == 40

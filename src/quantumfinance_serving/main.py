@@ -17,7 +17,7 @@ from quantumfinance_serving.limits_middleware import MaxBodySizeMiddleware
 from quantumfinance_serving.metrics import MetricsMiddleware, ServingMetrics
 from quantumfinance_serving.model_store import ModelNotReady, ModelStore
 from quantumfinance_serving.openapi import served_openapi
-from quantumfinance_serving.routes import health, model, scoring
+from quantumfinance_serving.routes import health, model, monitoring, scoring
 from quantumfinance_serving.scoring import MicroBatcher
 from quantumfinance_serving.security import FailedAuthThrottle, KeyRing
 from quantumfinance_serving.settings import Settings
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(scoring.router)
     app.include_router(model.router)
+    app.include_router(monitoring.router)
     app.include_router(health.router)
     app.openapi = served_openapi(app, store, settings.max_batch)  # type: ignore[method-assign]
     return app

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from distributed import Client
+
 from tests.support.services import BackgroundProcess, free_port, port_open, wait_until
 
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -51,8 +53,6 @@ class DaskCluster:
 
 
 def _workers_connected(address: str, count: int) -> bool:
-    from distributed import Client
-
     with Client(address, timeout="5s") as client:
         return len(client.scheduler_info()["workers"]) >= count
 

@@ -22,6 +22,7 @@ from quantumfinance.pipelines.batch_scoring.nodes import (
     score_book,
 )
 from tests.conftest import close_stale_mlflow_runs, run_pipelines
+from tests.support.dask_cluster import dask_cluster
 
 SCORE_COLUMNS = ["pd", "score", "band", "decision"]
 
@@ -52,12 +53,9 @@ def book_run(trained_project, cluster, tmp_path_factory):
     portfolio, bad_ids = _planted_book(trained_project, folder / "book.parquet")
     output = folder / "scored_book"
     params = {
-        "batch_scoring": {
-            "portfolio": str(portfolio),
-            "output": str(output),
-            "partitions": 6,
-            "engine": _engine(cluster),
-        }
+        "batch_scoring": {"partitions": 6},
+        "batch_scoring_storage": {"portfolio": str(portfolio), "output": str(output)},
+        "dask_engine": _engine(cluster),
     }
     run_pipelines(trained_project.root, trained_project.tracking_uri, ["batch_scoring"], params)
     return portfolio, output, bad_ids
@@ -89,7 +87,9 @@ def test_book_equals_the_registered_models_predict(book_run, trained_project):
     with trained_project.tracking():
         model = mlflow.pyfunc.load_model(trained_project.model_uri)
         version = mlflow.MlflowClient().get_model_version_by_alias("credit-score", "champion")
-    features = sample[list(trained_project.contract.feature_names)].reset_index(drop=True)
+    contract = trained_project.contract
+    whole = {c.name: "int64" for c in contract.features if c.type == "integer" and not c.nullable}
+    features = sample[list(contract.feature_names)].astype(whole).reset_index(drop=True)
     expected = model.predict(features)
     got = scored.loc[sample.index].reset_index(drop=True)
     pd.testing.assert_frame_equal(got[SCORE_COLUMNS], expected[SCORE_COLUMNS], check_dtype=False)
@@ -138,20 +138,18 @@ def test_a_worker_killed_mid_run_leaves_no_book_marked_complete(
     trained_project, tmp_path, tmp_path_factory
 ):
     """Own cluster: one worker is killed once the first partition was written."""
-    from tests.support.dask_cluster import dask_cluster
-
     portfolio, _ = _planted_book(trained_project, tmp_path / "book.parquet", copies=10)
     output = tmp_path / "scored_book"
     with dask_cluster(tmp_path_factory.mktemp("dask-kill")) as cluster:
         with trained_project.tracking():
             model = resolve_scoring_model(trained_project.model_uri)
-        batch = {"portfolio": str(portfolio), "output": str(output), "partitions": 40,
-                 "retries": 2, "engine": _engine(cluster)}  # fmt: skip
+        batch = {"partitions": 40, "retries": 2}
+        storage = {"portfolio": str(portfolio), "output": str(output)}
         outcome: dict = {}
 
         def run() -> None:
             try:
-                outcome["manifest"] = score_book(model, batch)
+                outcome["manifest"] = score_book(model, batch, storage, _engine(cluster))
             except RuntimeError as exc:
                 outcome["error"] = exc
 

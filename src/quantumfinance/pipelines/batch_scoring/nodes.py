@@ -197,9 +197,8 @@ def score_partition(
 # ----------------------------------------------------------------------------- driver side
 
 
-def read_book(portfolio: str, batch: dict[str, Any]) -> dd.DataFrame:
+def read_book(portfolio: str, batch: dict[str, Any], options: dict) -> dd.DataFrame:
     """The portfolio as a Dask dataframe (parquet file or folder, or CSV), local or s3://."""
-    options = batch.get("storage_options") or {}
     kind = batch.get("format", "auto")
     if kind == "auto":
         kind = "csv" if ".csv" in portfolio.rsplit("/", 1)[-1] else "parquet"
@@ -227,10 +226,9 @@ def _check_columns(book: dd.DataFrame, portfolio: str, contract: ApplicantContra
 
 
 def _run_partitions(
-    client: Any, book: dd.DataFrame, scoring_model: dict, staging: str, batch: dict
+    client: Any, book: dd.DataFrame, scoring_model: dict, staging: str, batch: dict, options: dict
 ) -> list[dict]:
     """Score every partition on the cluster, showing progress; results in partition order."""
-    options = batch.get("storage_options") or {}
     tasks = [
         dask.delayed(score_partition)(part, number, scoring_model, staging, options)
         for number, part in enumerate(book.to_delayed())
@@ -294,17 +292,22 @@ def _discard(staging: str, options: dict) -> None:
         fs.rm(stage, recursive=True)
 
 
-def score_book(scoring_model: dict[str, str], batch: dict[str, Any]) -> dict[str, Any]:
+def score_book(
+    scoring_model: dict[str, str],
+    batch: dict[str, Any],
+    storage: dict[str, Any],
+    engine: dict[str, Any],
+) -> dict[str, Any]:
     """Score the whole book on Dask and commit it; on any failure nothing is marked complete."""
-    portfolio, output = batch["portfolio"], batch["output"].rstrip("/")
-    options = batch.get("storage_options") or {}
+    portfolio, output = storage["portfolio"], storage["output"].rstrip("/")
+    options = storage.get("storage_options") or {}
     staging = f"{output}.staging-{uuid.uuid4().hex[:8]}"
     contract = contract_of_model(worker_model(scoring_model["uri"], scoring_model["tracking_uri"]))
-    book = read_book(portfolio, batch)
+    book = read_book(portfolio, batch, options)
     _check_columns(book, portfolio, contract)
     try:
-        with dask_client(batch["engine"]) as client:
-            results = _run_partitions(client, book, scoring_model, staging, batch)
+        with dask_client(engine) as client:
+            results = _run_partitions(client, book, scoring_model, staging, batch, options)
         manifest = book_manifest(results, scoring_model, portfolio, output)
         commit_book(staging, output, manifest, options)
     except Exception as exc:

@@ -22,7 +22,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 func=score_book,
-                inputs=["scoring_model", "params:batch_scoring"],
+                inputs=dict(
+                    scoring_model="scoring_model",
+                    batch="params:batch_scoring",
+                    storage="params:batch_scoring_storage",
+                    engine="params:dask_engine",
+                ),
                 outputs="scored_book_manifest",
                 name="score_book",
             ),

@@ -86,10 +86,10 @@ def load_development_reference(monitored_model: dict[str, str]) -> dict[str, Any
         return json.load(handle)
 
 
-def read_book_manifest(monitored_model: dict[str, str], monitoring: dict[str, Any]) -> dict:
+def read_book_manifest(monitored_model: dict[str, str], storage: dict[str, Any]) -> dict:
     """The committed book's manifest; a book without ``_SUCCESS`` or of another model fails."""
-    book = monitoring["scored_book"].rstrip("/")
-    fs, root = url_to_fs(book, **(monitoring.get("storage_options") or {}))
+    book = storage["scored_book"].rstrip("/")
+    fs, root = url_to_fs(book, **(storage.get("storage_options") or {}))
     if not fs.exists(f"{root}/{MARKER}"):
         raise FileNotFoundError(
             f"{book}/{MARKER} does not exist: the book is missing or its scoring did not complete"
@@ -171,10 +171,10 @@ def _read_table(path: str, options: dict) -> dd.DataFrame:
 
 
 def _joined_outcomes(
-    monitoring: dict[str, Any], manifest: dict[str, Any], id_column: str
+    monitoring: dict[str, Any], manifest: dict[str, Any], id_column: str, options: dict
 ) -> dd.DataFrame:
     """The scored book joined on the id with the outcomes (observed up to ``as_of``)."""
-    spec, options = monitoring["outcomes"], monitoring.get("storage_options") or {}
+    spec = monitoring["outcomes"]
     outcomes = _read_table(spec["path"], options)
     wanted = [id_column, spec["defaulted_column"], spec["as_of_column"]]
     missing = [c for c in wanted if c not in outcomes.columns]
@@ -202,7 +202,11 @@ def _discrimination(by_score: pd.Series) -> dict[str, float]:
 
 
 def back_test(
-    monitored_model: dict[str, str], manifest: dict[str, Any], monitoring: dict[str, Any]
+    monitored_model: dict[str, str],
+    manifest: dict[str, Any],
+    monitoring: dict[str, Any],
+    storage: dict[str, Any],
+    engine: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Observed vs predicted default rate by band, and discrimination figures with status."""
     spec = monitoring["outcomes"]
@@ -211,8 +215,9 @@ def back_test(
         return pd.DataFrame(columns=BACKTEST_COLUMNS), pd.DataFrame(columns=FIGURE_COLUMNS)
     model = worker_model(monitored_model["uri"], monitored_model["tracking_uri"])
     id_column, defaulted = contract_of_model(model).id.name, spec["defaulted_column"]
-    with dask_client(monitoring["engine"]):
-        joined = _joined_outcomes(monitoring, manifest, id_column)
+    with dask_client(engine):
+        options = storage.get("storage_options") or {}
+        joined = _joined_outcomes(monitoring, manifest, id_column, options)
         bad_values = joined[defaulted].dropna().unique()
         by_band = joined.groupby("band").agg({"pd": ["count", "sum"], defaulted: "sum"})
         by_score = joined.groupby(["score", defaulted]).size()
@@ -271,10 +276,19 @@ def overall_status(figures: pd.DataFrame) -> str:
     return STATUSES[max(ranked, default=0)]
 
 
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-able dicts, missing values as null (never NaN)."""
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
+
+
 def summarise_monitoring(
-    figures: pd.DataFrame, monitored_model: dict[str, str], manifest: dict[str, Any]
+    figures: pd.DataFrame,
+    backtest: pd.DataFrame,
+    reference: dict[str, Any],
+    monitored_model: dict[str, str],
+    manifest: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, dict]]:
-    """The run's summary (status per figure, overall status) and its MLflow metrics."""
+    """The run's summary (everything the Monitoring page shows) and its MLflow metrics."""
     flagged = figures[figures["status"].isin(["monitor", "shift"])]
     summary = {
         "status": overall_status(figures),
@@ -282,7 +296,12 @@ def summarise_monitoring(
         "book": manifest["output"],
         "rows": manifest["rows_scored"],
         "flagged": dict(zip(flagged["figure"], flagged["status"], strict=True)),
-        "figures": figures.to_dict(orient="records"),
+        "figures": _records(figures),
+        "backtest": _records(backtest),
+        "score_distribution": {
+            "development": reference["score"],
+            "book": manifest["profile"]["score"],
+        },
     }
     metrics = {
         f"{row.kind}_{row.figure}": {"value": float(row.value), "step": 0}

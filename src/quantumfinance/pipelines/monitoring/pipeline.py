@@ -30,7 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 func=nodes.read_book_manifest,
-                inputs=["monitored_model", "params:monitoring"],
+                inputs=["monitored_model", "params:monitoring_storage"],
                 outputs="monitored_book",
                 name="read_book_manifest",
             ),
@@ -50,6 +50,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     monitored_model="monitored_model",
                     manifest="monitored_book",
                     monitoring="params:monitoring",
+                    storage="params:monitoring_storage",
+                    engine="params:dask_engine",
                 ),
                 outputs=["monitoring_backtest", "backtest_figures"],
                 name="back_test_outcomes",
@@ -64,6 +66,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=nodes.summarise_monitoring,
                 inputs=dict(
                     figures="monitoring_figures",
+                    backtest="monitoring_backtest",
+                    reference="monitoring_reference",
                     monitored_model="monitored_model",
                     manifest="monitored_book",
                 ),

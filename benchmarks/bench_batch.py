@@ -20,21 +20,12 @@ import mlflow
 import pyarrow.parquet as pq
 import yaml
 
+from benchmarks.bench_data_pipelines import GENERATOR_CODE  # the same synthetic book
 from benchmarks.common import KEDRO, measure_with_peak, project_copy
 
 TITLE = "Batch scoring and monitoring on Dask (1M and 10M synthetic applicants)"
 ROWS = (1_000_000, 10_000_000)
 WORKERS = (1, 2)
-GENERATOR_CODE = """
-from pathlib import Path
-from quantumfinance.contract import load_contract
-from quantumfinance.data_dictionary import contract_path, example_data
-from quantumfinance.synthetic import write_applicants_parquet
-root = Path.cwd()
-contract = load_contract(contract_path("base", root))
-reference = example_data("base", contract, root).applicants
-write_applicants_parquet({out!r}, contract, {rows}, seed=7, reference=reference)
-"""
 
 
 def _peak_rss_mb() -> float:

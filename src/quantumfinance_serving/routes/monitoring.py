@@ -11,9 +11,9 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from starlette.concurrency import run_in_threadpool
 
 from quantumfinance_serving.deps import KeyId, StoreDep
@@ -60,9 +60,16 @@ def latest_monitoring(model_name: str, version: str | None = None) -> list[dict[
 
 @router.get(
     "/monitoring",
-    responses={401: {"model": ErrorMessage}, 503: {"model": ErrorMessage}},
+    responses={
+        401: {"model": ErrorMessage},
+        503: {"model": ErrorMessage, "description": "No model loaded, or MLflow unreachable"},
+    },
 )
-async def get_monitoring(_: KeyId, store: StoreDep, model_version: str | None = None) -> dict:
+async def get_monitoring(
+    _: KeyId,
+    store: StoreDep,
+    model_version: Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$")] = None,
+) -> dict:
     """Latest monitoring run per version of the served model: status, figures with thresholds,
     back-test and score distributions (development sample vs book)."""
     name = store.get().identity.name

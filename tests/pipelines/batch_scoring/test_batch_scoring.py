@@ -109,7 +109,8 @@ def test_work_ran_on_both_workers_with_one_model_load_each(book_run, cluster):
         loads = client.run(model_loads)
     assert set(manifest["partitions_per_worker"]) == workers and len(workers) == 2
     # Six partitions, two workers: the model was loaded once per worker, not per partition.
-    assert all(sum(count.values()) == 1 for count in loads.values()), loads
+    assert all(n == 1 for count in loads.values() for n in count.values()), loads
+    assert all(loads.values()), loads
 
 
 def test_run_is_its_own_mlflow_run_linked_to_the_model(book_run, trained_project):
@@ -175,3 +176,33 @@ def test_a_worker_killed_mid_run_leaves_no_book_marked_complete(
     )
     assert len(scored) + len(quarantined) == len(pd.read_parquet(portfolio)) == manifest["rows_in"]
     assert len(list((output / "scored").glob("part-*"))) == 40
+
+
+def test_cards_book_from_csv_on_the_cluster(cards_project, cluster, tmp_path):
+    """The second shipped portfolio, read as CSV text: same code, the cards model's contract."""
+    contract = cards_project.contract
+    portfolio, bad_ids = _planted_book(cards_project, tmp_path / "book.parquet", copies=1)
+    frame = pd.read_parquet(portfolio)
+    frame.to_csv(tmp_path / "book.csv", index=False)
+    output = tmp_path / "scored_book"
+    with cards_project.tracking():
+        model = resolve_scoring_model(cards_project.model_uri)
+        storage = {"portfolio": str(tmp_path / "book.csv"), "output": str(output)}
+        manifest = score_book(model, {"partitions": 2}, storage, _engine(cluster))
+        pyfunc = mlflow.pyfunc.load_model(cards_project.model_uri)
+    close_stale_mlflow_runs()
+    scored = pd.read_parquet(output / "scored")
+    quarantined = pd.read_parquet(output / "quarantined")
+    assert len(scored) + len(quarantined) == len(frame) == manifest["rows_in"]
+    assert set(quarantined[contract.id.name].astype(int)) == bad_ids
+    ids = scored[contract.id.name].astype(int).head(25)
+    sample = frame.set_index(contract.id.name).loc[ids]
+    whole = {c.name: "int64" for c in contract.features if c.type == "integer" and not c.nullable}
+    expected = pyfunc.predict(
+        sample[list(contract.feature_names)].astype(whole).reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(
+        scored.head(25)[SCORE_COLUMNS].reset_index(drop=True),
+        expected[SCORE_COLUMNS],
+        check_dtype=False,
+    )

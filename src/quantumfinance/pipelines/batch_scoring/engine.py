@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 _MODELS: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
-MODEL_LOADS: Counter[str] = Counter()  # model URI -> loads in this process (read by the tests)
+MODEL_LOADS: Counter[str] = Counter()  # "tracking URI model URI" -> loads in this process
 
 
 def scheduler_address(scheduler: str | None) -> str | None:
@@ -64,7 +64,7 @@ def worker_model(model_uri: str, tracking_uri: str) -> Any:
             mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_registry_uri(tracking_uri)
             _MODELS[key] = mlflow.pyfunc.load_model(model_uri)
-            MODEL_LOADS[model_uri] += 1
+            MODEL_LOADS[f"{tracking_uri} {model_uri}"] += 1
         return _MODELS[key]
 
 

@@ -156,7 +156,7 @@ def test_a_worker_killed_mid_run_leaves_no_book_marked_complete(
 
         thread = threading.Thread(target=run)
         thread.start()
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 400  # workers import MLflow and load the model first
         while not list(tmp_path.glob("scored_book.staging-*/scored/part-*")):
             assert time.monotonic() < deadline and thread.is_alive(), outcome
             time.sleep(0.05)

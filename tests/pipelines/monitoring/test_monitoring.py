@@ -12,6 +12,7 @@ import pytest
 
 from quantumfinance.pipelines.batch_scoring.nodes import resolve_scoring_model, score_book
 from quantumfinance.pipelines.monitoring import nodes
+from quantumfinance.registry import project_config
 from tests.conftest import close_stale_mlflow_runs, run_pipelines
 
 # The default engine (a LocalCluster in the process), kept small: one worker, threads.
@@ -20,10 +21,7 @@ LOCAL = {"local_cluster": {"n_workers": 1, "processes": False, "dashboard_addres
 
 def _params(project, **overrides) -> dict:
     """parameters_monitoring.yml as the project reads it, with overrides."""
-    from kedro.config import OmegaConfigLoader  # noqa: PLC0415 - as the project loads it
-
-    loader = OmegaConfigLoader(str(project.root / "conf"), base_env="base", default_run_env="local")
-    monitoring = dict(loader["parameters"]["monitoring"])
+    monitoring = dict(project_config(project.root)["parameters"]["monitoring"])
     monitoring.update(**overrides)
     return monitoring
 

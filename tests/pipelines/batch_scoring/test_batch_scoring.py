@@ -22,7 +22,6 @@ from quantumfinance.pipelines.batch_scoring.nodes import (
     score_book,
 )
 from tests.conftest import close_stale_mlflow_runs, run_pipelines
-from tests.support.dask_cluster import dask_cluster
 
 SCORE_COLUMNS = ["pd", "score", "band", "decision"]
 
@@ -135,49 +134,6 @@ def test_run_is_its_own_mlflow_run_linked_to_the_model(book_run, trained_project
     )
 
 
-def test_a_worker_killed_mid_run_leaves_no_book_marked_complete(
-    trained_project, tmp_path, tmp_path_factory
-):
-    """Own cluster: one worker is killed once the first partition was written."""
-    portfolio, _ = _planted_book(trained_project, tmp_path / "book.parquet", copies=10)
-    output = tmp_path / "scored_book"
-    with dask_cluster(tmp_path_factory.mktemp("dask-kill")) as cluster:
-        with trained_project.tracking():
-            model = resolve_scoring_model(trained_project.model_uri)
-        batch = {"partitions": 40, "retries": 2}
-        storage = {"portfolio": str(portfolio), "output": str(output)}
-        outcome: dict = {}
-
-        def run() -> None:
-            try:
-                outcome["manifest"] = score_book(model, batch, storage, _engine(cluster))
-            except RuntimeError as exc:
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        deadline = time.monotonic() + 400  # workers import MLflow and load the model first
-        while not list(tmp_path.glob("scored_book.staging-*/scored/part-*")):
-            assert time.monotonic() < deadline and thread.is_alive(), outcome
-            time.sleep(0.05)
-        cluster.workers["worker-1"].proc.kill()
-        thread.join(300)
-    close_stale_mlflow_runs()
-    assert not list(tmp_path.glob("scored_book.staging-*")), "staging left behind"
-    if "error" in outcome:  # failed clearly: nothing presented as complete
-        assert "nothing was committed" in str(outcome["error"])
-        assert not (output / MARKER).exists()
-        return
-    manifest = outcome["manifest"]
-    assert (output / MARKER).exists()
-    scored, quarantined = (
-        pd.read_parquet(output / "scored"),
-        pd.read_parquet(output / "quarantined"),
-    )
-    assert len(scored) + len(quarantined) == len(pd.read_parquet(portfolio)) == manifest["rows_in"]
-    assert len(list((output / "scored").glob("part-*"))) == 40
-
-
 def test_cards_book_from_csv_on_the_cluster(cards_project, cluster, tmp_path):
     """The second shipped portfolio, read as CSV text: same code, the cards model's contract."""
     contract = cards_project.contract
@@ -206,3 +162,45 @@ def test_cards_book_from_csv_on_the_cluster(cards_project, cluster, tmp_path):
         expected[SCORE_COLUMNS],
         check_dtype=False,
     )
+
+
+def test_a_worker_killed_mid_run_leaves_no_book_marked_complete(trained_project, cluster, tmp_path):
+    """Last in this module: one worker of the module's cluster is killed once the first
+    partition was written (the model is already loaded on both, so the run is short)."""
+    portfolio, _ = _planted_book(trained_project, tmp_path / "book.parquet", copies=4)
+    output = tmp_path / "scored_book"
+    with trained_project.tracking():
+        model = resolve_scoring_model(trained_project.model_uri)
+    batch = {"partitions": 12, "retries": 2}
+    storage = {"portfolio": str(portfolio), "output": str(output)}
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["manifest"] = score_book(model, batch, storage, _engine(cluster))
+        except RuntimeError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("scored_book.staging-*/scored/part-*")):
+        assert time.monotonic() < deadline and thread.is_alive(), outcome
+        time.sleep(0.05)
+    cluster.workers["worker-1"].proc.kill()
+    thread.join(300)
+    assert not thread.is_alive(), "the run neither completed nor failed after a worker died"
+    close_stale_mlflow_runs()
+    assert not list(tmp_path.glob("scored_book.staging-*")), "staging left behind"
+    if "error" in outcome:  # failed clearly: nothing presented as complete
+        assert "nothing was committed" in str(outcome["error"])
+        assert not (output / MARKER).exists()
+        return
+    manifest = outcome["manifest"]
+    assert (output / MARKER).exists()
+    scored, quarantined = (
+        pd.read_parquet(output / "scored"),
+        pd.read_parquet(output / "quarantined"),
+    )
+    assert len(scored) + len(quarantined) == len(pd.read_parquet(portfolio)) == manifest["rows_in"]
+    assert len(list((output / "scored").glob("part-*"))) == 12

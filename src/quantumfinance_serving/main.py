@@ -13,7 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from quantumfinance.contract import ContractError
 from quantumfinance_serving.audit import AuditError, open_audit_log
-from quantumfinance_serving.limits_middleware import MaxBodySizeMiddleware
+from quantumfinance_serving.limits_middleware import MaxBodySizeMiddleware, MaxHeadersMiddleware
 from quantumfinance_serving.metrics import MetricsMiddleware, ServingMetrics
 from quantumfinance_serving.model_store import ModelNotReady, ModelStore
 from quantumfinance_serving.openapi import served_openapi
@@ -108,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ModelNotReady, _not_ready)
     app.add_exception_handler(AuditError, _audit_failed)
     app.add_exception_handler(ContractError, _refused_by_model)
-    # Added innermost first: metrics -> trusted proxy headers -> key and limit -> body cap.
+    # Added innermost first: metrics -> header cap -> trusted proxy headers -> key and limit ->
+    # body cap.
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         GuardMiddleware,
@@ -121,6 +122,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings.proxy_networks:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_networks)
+    app.add_middleware(
+        MaxHeadersMiddleware,
+        max_bytes=settings.max_header_bytes,
+        max_count=settings.max_header_count,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(scoring.router)
     app.include_router(model.router)

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         16 * 1024, ge=1024, le=1024 * 1024, description="request line + headers cap (431/400)"
     )
+    max_header_count: int = Field(100, ge=10, le=10_000, description="request header fields cap")
     reload_interval_seconds: float = Field(
         30.0, ge=0, description="alias polling interval; 0 switches it off"
     )

@@ -344,33 +344,39 @@ def warmup_applicants(contract: ApplicantContract) -> list[dict[str, Any]]:
     return [example, {**example, **dict.fromkeys(nullable)}] if nullable else [example]
 
 
-def load(uri: str, use_fast_path: bool, with_plots: bool = True) -> LoadedModel:
+def load(uri: str, use_fast_path: bool) -> LoadedModel:
     """Resolve, load and warm up a model; check the fast path against predict on examples.
 
-    ``with_plots=False`` leaves the reporting plots (display data) to ``attach_plots`` after
-    the model serves: downloading them is not on the path to ready."""
+    The run's metrics and plots (tracking-server calls and downloads) are fetched in a helper
+    thread while the model itself is downloaded and unpickled: start -> ready pays the longer of
+    the two, not their sum."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
     import mlflow  # noqa: PLC0415
 
     identity = resolve(uri)
-    pyfunc = mlflow.pyfunc.load_model(identity.load_uri)
-    contract = served_contract(pyfunc, identity.load_uri)
-    layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
-    fast_path = None
-    if use_fast_path:
-        try:
-            fast_path = PipelineFastPath(pyfunc, layout)
-        except TypeError as exc:
-            logger.warning("fast path off for %s: %s", identity.load_uri, exc)
-    model = LoadedModel(
-        identity,
-        pyfunc,
-        contract,
-        layout,
-        _run_metrics(identity.run_id),
-        fast_path,
-        _published_policy(pyfunc),
-        run_plots(identity) if with_plots else {},
-    )
+    with ThreadPoolExecutor(1, thread_name_prefix="model-run") as helper:
+        metrics = helper.submit(_run_metrics, identity.run_id)
+        plots = helper.submit(run_plots, identity)
+        pyfunc = mlflow.pyfunc.load_model(identity.load_uri)
+        contract = served_contract(pyfunc, identity.load_uri)
+        layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
+        fast_path = None
+        if use_fast_path:
+            try:
+                fast_path = PipelineFastPath(pyfunc, layout)
+            except TypeError as exc:
+                logger.warning("fast path off for %s: %s", identity.load_uri, exc)
+        model = LoadedModel(
+            identity,
+            pyfunc,
+            contract,
+            layout,
+            metrics.result(),
+            fast_path,
+            _published_policy(pyfunc),
+            plots.result(),
+        )
     sample = layout.frame(warmup_applicants(contract))
     expected = pyfunc.predict(sample.copy())
     if fast_path is not None:
@@ -440,11 +446,11 @@ class ModelStore:
             raise ModelNotReady(self.last_error or "model is still loading")
         return model
 
-    def reload(self, with_plots: bool = True) -> LoadedModel:
+    def reload(self) -> LoadedModel:
         """Load the URI again and swap; on failure keep the old model and remember why."""
         with self._load_lock:
             try:
-                model = load(self.uri, self.use_fast_path, with_plots)
+                model = load(self.uri, self.use_fast_path)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:2000]
                 self.on_reload_failure()

@@ -180,9 +180,10 @@ def parse_key_hashes(api_keys: str) -> dict[str, str]:
         key_id, sep, digest = item.partition(":")
         digest = digest.strip().lower()
         if not sep or not key_id.strip() or len(digest) != 64 or not _is_hex(digest):
+            # Name the entry by its key id only: what follows may be a plain key pasted by mistake.
             raise ValueError(
-                f"entry {item[:12]!r}... must be 'key_id:<64 hex chars of sha256>' "
-                "(mint one with python -m quantumfinance_serving.keys new <key_id>)"
+                f"the entry of key id {key_id.strip()[:40]!r} must be 'key_id:<64 hex chars of "
+                "sha256>' (mint one with python -m quantumfinance_serving.keys new <key_id>)"
             )
         if key_id.strip() in hashes:
             raise ValueError(f"key id {key_id.strip()!r} appears twice")

@@ -1,11 +1,23 @@
-"""Project settings: Kedro defaults plus the config resolvers the `stack` env needs."""
+"""Project settings: Kedro defaults, the config resolvers the `stack` env needs, the run log."""
 
-from kedro.config import OmegaConfigLoader
-from omegaconf.resolvers import oc
+import warnings
 
-from quantumfinance.hooks import ProvenanceAndPromotionHooks
+# kedro-mlflow's KedroPipelineModel has no type hints on `predict` (its inputs are the
+# contract's, checked by the logged signature): MLflow's advice to add them is not ours to
+# follow, and it would open every run's log. Filtered before the import that triggers it.
+warnings.filterwarnings(
+    "ignore", message=r".*Add type hints to the `predict` method"
+)  # colour codes first
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+from omegaconf.resolvers import oc  # noqa: E402
+
+from quantumfinance.config_loader import ProjectConfigLoader  # noqa: E402
+from quantumfinance.hooks import ProvenanceAndPromotionHooks  # noqa: E402
+from quantumfinance.run_log import ModelLoggedHooks, RunLogHooks  # noqa: E402
+
+# Relative SQLite tracking URIs resolve to the project root, wherever a session starts
+# (notebooks/, `kedro jupyter`, scripts): see quantumfinance.config_loader.
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
@@ -14,5 +26,7 @@ CONFIG_LOADER_ARGS = {
     "custom_resolvers": {"oc.env": oc.env},
 }
 
-# Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model.
-HOOKS = (ProvenanceAndPromotionHooks(),)
+_RUN_LOG = RunLogHooks()
+# Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model;
+# one timed line per node and the model logging's time (conf/logging.yml keeps the rest quiet).
+HOOKS = (ProvenanceAndPromotionHooks(), _RUN_LOG, ModelLoggedHooks(_RUN_LOG))

@@ -31,11 +31,8 @@ from quantumfinance.registry import (
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ("ingest", "data_engineering", "data_science", "reporting")
-# The run log is conf/logging.yml's: MLflow's records go through it (not MLflow's own handler),
-# and MLflow's advice to type-hint kedro-mlflow's model class (raised when Kedro's CLI loads the
-# plugin, before the project's settings can filter it) is not printed.
+# The run log is conf/logging.yml's: MLflow's records go through it, not MLflow's own handler.
 QUIET_LIBRARIES = {"MLFLOW_CONFIGURE_LOGGING": "false"}
-QUIET_WARNINGS = "ignore::UserWarning:mlflow.pyfunc.utils.data_validation"
 
 
 def run_pipeline(
@@ -52,9 +49,6 @@ def run_pipeline(
     # (uv.lock); without it on PATH it falls back to inferring them, a ~40 s pause per model.
     path = os.pathsep.join([str(kedro.parent), os.environ.get("PATH", "")])
     env_vars = {**os.environ, **QUIET_LIBRARIES, "KEDRO_DISABLE_TELEMETRY": "true", "PATH": path}
-    env_vars["PYTHONWARNINGS"] = ",".join(
-        filter(None, [os.environ.get("PYTHONWARNINGS"), QUIET_WARNINGS])
-    )
     env_vars.pop("QF_MLFLOW_RUN_ID", None)  # a stray value would merge unrelated runs
     if run_id:
         env_vars["QF_MLFLOW_RUN_ID"] = run_id

@@ -1,19 +1,10 @@
 """Project settings: Kedro defaults, the config resolvers the `stack` env needs, the run log."""
 
-import warnings
+from omegaconf.resolvers import oc
 
-# kedro-mlflow's KedroPipelineModel has no type hints on `predict` (its inputs are the
-# contract's, checked by the logged signature): MLflow's advice to add them is not ours to
-# follow, and it would open every run's log. Filtered before the import that triggers it.
-warnings.filterwarnings(
-    "ignore", message=r".*Add type hints to the `predict` method"
-)  # colour codes first
-
-from omegaconf.resolvers import oc  # noqa: E402
-
-from quantumfinance.config_loader import ProjectConfigLoader  # noqa: E402
-from quantumfinance.hooks import ProvenanceAndPromotionHooks  # noqa: E402
-from quantumfinance.run_log import ModelLoggedHooks, RunLogHooks  # noqa: E402
+from quantumfinance.config_loader import ProjectConfigLoader
+from quantumfinance.hooks import ProvenanceAndPromotionHooks
+from quantumfinance.run_log import ModelLoggedHooks, RunLogHooks
 
 # Relative SQLite tracking URIs resolve to the project root, wherever a session starts
 # (notebooks/, `kedro jupyter`, scripts): see quantumfinance.config_loader.

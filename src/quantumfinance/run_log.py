@@ -42,9 +42,10 @@ class RunLogHooks:
         self._run_start, self._done, self._total = time.perf_counter(), 0, len(pipeline.nodes)
         self._names = _pipeline_names(run_params)
         env = run_params.get("env") or "local"
+        logger.info("Running %s (env %s): %d nodes", self._names, env, self._total)
         run = mlflow.active_run()
-        into = f", MLflow run {run.info.run_id}" if run else ""
-        logger.info("Running %s (env %s): %d nodes%s", self._names, env, self._total, into)
+        if run:
+            logger.info("MLflow run %s", run.info.run_id)
 
     @hook_impl
     def before_node_run(self, node: Any) -> None:

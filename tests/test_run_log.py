@@ -14,8 +14,8 @@ from kedro.framework.project import LOGGING
 from quantumfinance.pipeline_registry import register_pipelines
 from tests.conftest import REPO_ROOT
 
-# A file has no terminal: the width the log must fit is COLUMNS when set, else a common one.
-WIDTH = int(os.environ.get("COLUMNS") or 100)
+# A file has no terminal: the width the log must fit is COLUMNS when set, else a wide terminal.
+WIDTH = int(os.environ.get("COLUMNS") or 120)
 RECORD = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) +\S")
 CHAIN = ("ingest", "data_engineering", "data_science", "reporting")
 

@@ -48,8 +48,9 @@ def fetch_model_info(api_url: str, api_key: str | None) -> dict[str, Any]:
 
 
 @st.cache_data(ttl=PLOT_TTL_SECONDS, show_spinner=False, max_entries=32)
-def fetch_plot(api_url: str, api_key: str | None, path: str) -> bytes:
-    """A reporting plot of the served model (a model version's plots never change)."""
+def fetch_plot(api_url: str, api_key: str | None, path: str, model: str) -> bytes:
+    """A reporting plot of the served model; ``model`` (its version or URI) keys the cache, so
+    a reload to another version fetches that version's plots."""
     return ScoringClient(base_url=api_url, api_key=api_key).get_bytes(path)
 
 

@@ -120,17 +120,14 @@ def approved_applicant(portfolio: Portfolio) -> tuple[dict, dict]:
 
 
 def shown_value(spec, value) -> list[str]:
-    """How a reason text may name an applicant's value: the raw value, or its category label."""
+    """How a reason text may name an applicant's value: its category label (or raw value), the
+    number as written with thousands separators (or bare), or a word for missing."""
     if value is None:
-        return ["missing", "unknown"]
+        return ["not given", "missing", "unknown"]
     if spec.is_categorical:
-        return [str(value), category_label(spec, value)]
+        return [category_label(spec, value), str(value)]
     number = float(value)
-    whole = number.is_integer()
-    return [
-        str(int(number)) if whole else str(number),
-        f"{number:,.0f}" if whole else f"{number:,.2f}",
-    ]
+    return [f"{number:,.2f}".rstrip("0").rstrip("."), f"{number:.2f}".rstrip("0").rstrip(".")]
 
 
 def test_scored_applicant_shows_decision_reasons_and_model(portfolio):

@@ -70,13 +70,14 @@ def show_metric_table(metrics: dict[str, Any]) -> None:
         )
 
 
-def show_plots(api: Any, plots: dict[str, str], per_row: int = 2) -> None:
+def show_plots(api: Any, info: dict[str, Any], per_row: int = 2) -> None:
     """Every plot the API lists (title -> API path of the PNG), ``per_row`` a row, cached."""
-    items = list(plots.items())
+    items = list(info["plots"].items())
+    model = f"{info.get('version')}:{info.get('uri')}:{info.get('loaded_at')}"
     for start in range(0, len(items), per_row):
         row = items[start : start + per_row]
         for column, (title, path) in zip(st.columns(per_row), row, strict=False):
-            column.image(fetch_plot(api.base_url, api.api_key, path), caption=title)
+            column.image(fetch_plot(api.base_url, api.api_key, path, model), caption=title)
 
 
 def show_contract(info: dict[str, Any]) -> None:
@@ -116,7 +117,7 @@ with friendly_errors():
     show_summary(info)
     plots = info.get("plots") or {}
     if plots:
-        show_plots(api, plots)
+        show_plots(api, info)
     else:
         st.info("No performance plots were published for this model.")
         operator_details(

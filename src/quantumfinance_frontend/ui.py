@@ -33,6 +33,8 @@ DECISION_COLOURS = {"approve": "#2e7d32", "review": "#f9a825", "decline": "#c628
 # reaches the form within this time (a changed contract_digest at once starts a new entry).
 MODEL_INFO_TTL_SECONDS = 15
 PLOT_TTL_SECONDS = 300
+# Charts fill the page's width; their height is the plot's own, axes and legends come on top.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 
 
 def client() -> ScoringClient:
@@ -248,7 +250,7 @@ def score_gauge(score: float, bands: list[dict[str, Any]]) -> alt.Chart:
     legend = alt.Legend(title="Decision", orient="bottom", direction="horizontal")
     bars = (
         alt.Chart(segments)
-        .mark_bar(height=44, stroke="white", strokeWidth=2)
+        .mark_bar(height=40, stroke="white", strokeWidth=2)
         .encode(
             x=x,
             x2="high:Q",
@@ -264,16 +266,18 @@ def score_gauge(score: float, bands: list[dict[str, Any]]) -> alt.Chart:
     marker = pd.DataFrame({"low": [score], "label": [f"▼ {score:.0f}"]})
     tick = (
         alt.Chart(marker)
-        .mark_tick(color="black", thickness=5, size=64, orient="vertical")
+        .mark_tick(color="black", thickness=5, size=56, orient="vertical")
         .encode(x="low:Q")
     )
     text = (
         alt.Chart(marker)
-        .mark_text(dy=-40, fontSize=18, fontWeight="bold")
+        .mark_text(dy=-36, fontSize=18, fontWeight="bold")
         .encode(x="low:Q", text="label:N")
     )
     padding = {"top": 30, "left": 24, "right": 24, "bottom": 4}
-    return (bars + names + tick + text).properties(height=110, padding=padding)
+    # fit-x, not Streamlit's default "fit": the height is the bars' own, and the axis and legend
+    # are drawn below it instead of squeezed into it (which clipped the tick labels).
+    return (bars + names + tick + text).properties(height=70, padding=padding, autosize=FIT_WIDTH)
 
 
 def _decision_scale(with_unknown: bool = True) -> alt.Scale:
@@ -320,7 +324,7 @@ def reason_chart(
         chart = bars + base.mark_text(align="left", dx=4, fontSize=12).encode(
             text=alt.Text("points:Q", format=".0f")
         )
-    return chart.properties(height=max(60, 34 * len(frame)))
+    return chart.properties(height=max(60, 34 * len(frame)), autosize=FIT_WIDTH)
 
 
 def reason_label(reason: dict[str, Any], contract: ApplicantContract | None) -> str:

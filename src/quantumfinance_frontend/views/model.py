@@ -42,10 +42,12 @@ def show_summary(info: dict[str, Any]) -> None:
     trained_at = next((info[k] for k in TRAINED_AT_KEYS if info.get(k)), None)
     facts = [
         f"Version **{info.get('version') or 'loaded from a path'}**"
-        + (f" (`{info['alias']}`)" if info.get("alias") else ""),
+        + (f" ({info['alias']})" if info.get("alias") else ""),
         f"trained on **{portfolio}**" if portfolio else None,
         f"trained {trained_at}" if trained_at else None,
-        f"serving since {info['loaded_at']}" if info.get("loaded_at") else None,
+        f"serving since {str(info['loaded_at'])[:16].replace('T', ' ')}"
+        if info.get("loaded_at")
+        else None,
     ]
     st.markdown(" · ".join(f for f in facts if f))
     metrics = info.get("metrics") or {}

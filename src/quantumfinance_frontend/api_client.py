@@ -60,7 +60,7 @@ class ValidationFailed(ApiError):
     status_code = 422
 
     def __init__(self, message: str, errors: Sequence[FieldError]) -> None:
-        super().__init__(message, "HTTP 422 from the scoring API")
+        super().__init__(message)  # the fields are the whole story: nothing for IT support
         self.errors = list(errors)
 
 

@@ -240,6 +240,7 @@ def score_gauge(score: float, bands: list[dict[str, Any]]) -> alt.Chart:
         or [{"band": "score", "label": "", "decision": "", "low": lowest, "high": highest}]
     )
     segments["middle"] = (segments["low"] + segments["high"]) / 2
+    unknown = bool((segments["decision"] == "").any())  # grey, and in the legend, only if used
     axis = alt.Axis(values=cutoffs or None, labelFontSize=12, titleFontSize=12, grid=False)
     x = alt.X(
         "low:Q",
@@ -254,7 +255,7 @@ def score_gauge(score: float, bands: list[dict[str, Any]]) -> alt.Chart:
         .encode(
             x=x,
             x2="high:Q",
-            color=alt.Color("decision:N", scale=_decision_scale(), legend=legend),
+            color=alt.Color("decision:N", scale=_decision_scale(unknown), legend=legend),
             tooltip=["band", "label", "low", "high"],
         )
     )

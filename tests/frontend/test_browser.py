@@ -115,7 +115,8 @@ def test_loan_officer_scores_an_applicant_in_chromium(streamlit_url, portfolio, 
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1900})
             page.goto(streamlit_url)
-            expect(page.get_by_text(contract.portfolio.name).first).to_be_visible(timeout=30_000)
+            # the first run of the app imports it all: slow on a loaded machine
+            expect(page.get_by_text(contract.portfolio.name).first).to_be_visible(timeout=90_000)
             for name, value in changes.items():
                 spec = contract.by_name[name]
                 if spec.is_categorical:

@@ -143,7 +143,7 @@ class ProvenanceAndPromotionHooks:
             min_auc=promotion["min_auc"],
             tolerance=promotion["tolerance"],
         )
-        logger.info("Promotion gate: %s", decision)
+        logger.debug("Promotion gate: %s", decision)  # registry.gate logs the outcome itself
 
     def _describe_version(self, card: str) -> None:
         """The model card as the description of the version this run registered (if any)."""

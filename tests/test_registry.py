@@ -1,12 +1,22 @@
-"""Promotion gate and rollback on a real (SQLite) MLflow registry."""
+"""Promotion gate, promote, rollback, status and history on a real (SQLite) MLflow registry."""
 
 from __future__ import annotations
 
+import mlflow
+import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from quantumfinance import registry
+from tests.conftest import mlflow_tracking
+
+
+class Constant(mlflow.pyfunc.PythonModel):
+    """The smallest model that loads: what a version's artifacts must allow."""
+
+    def predict(self, context, model_input: pd.DataFrame) -> pd.Series:  # noqa: ARG002
+        return pd.Series(0.5, index=model_input.index)
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +25,12 @@ def client(tmp_path_factory) -> MlflowClient:
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_experiment("gate", artifact_location=str(root / "artifacts"))
+    experiment = client.create_experiment("gate", artifact_location=str(root / "artifacts"))
+    with mlflow_tracking(uri), mlflow.start_run(experiment_id=experiment):
+        logged = mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=[])
+    # the artifacts' own location, shared by every loadable candidate
+    client.loadable_source = client.get_logged_model(logged.model_id).artifact_location
+    client.uri = uri
     return client
 
 
@@ -27,13 +42,16 @@ def model(client, request) -> str:
     return name
 
 
-def _candidate(client: MlflowClient, model: str, test_auc: float) -> str:
-    """A finished run with a test AUC and the model version it registered; returns the run id."""
+def _candidate(client: MlflowClient, model: str, test_auc: float, loadable: bool = True) -> str:
+    """A finished run with a test AUC and the model version it registered; returns the run id.
+    A loadable version points at a real logged model; else at artifacts that do not exist."""
     experiment = client.get_experiment_by_name("gate")
     run = client.create_run(experiment.experiment_id)
     client.log_metric(run.info.run_id, "test_auc", test_auc)
     client.set_terminated(run.info.run_id)
-    client.create_model_version(model, f"{run.info.artifact_uri}/credit_model", run.info.run_id)
+    missing = f"{run.info.artifact_uri}/credit_model"
+    source = client.loadable_source if loadable else missing
+    client.create_model_version(model, source, run.info.run_id)
     return run.info.run_id
 
 
@@ -69,7 +87,7 @@ def test_within_tolerance_is_promoted_and_rollback_moves_champion_back(client, m
     _gate(client, model, 0.80)
     assert _gate(client, model, 0.795).promoted
     assert _alias(client, model, "champion") == "2"
-    cli = ["--model", model, "--tracking-uri", client._tracking_client.tracking_uri]
+    cli = ["--model", model, "--tracking-uri", client.uri]
     assert registry.main(["rollback", *cli]) == 0
     assert "from v2 to v1" in capsys.readouterr().out
     assert _alias(client, model, "champion") == "1"
@@ -104,3 +122,70 @@ def test_describe_sets_the_card_as_the_version_description_truncated_to_fit(clie
     assert description.startswith("# Model card") and "truncated" in description
     with pytest.raises(LookupError, match="registered no version"):
         registry.describe(client, model, "0" * 32, card)
+
+
+def _cli(client: MlflowClient, model: str, *args: str) -> list[str]:
+    return [*args, "--model", model, "--tracking-uri", client.uri]
+
+
+def test_rollback_onto_a_version_whose_artifacts_are_gone_is_refused(client, model, capsys):
+    _gate(client, model, 0.80)
+    run_id = _candidate(client, model, 0.81, loadable=False)  # v2: registered, no artifacts
+    registry.gate(client, model, run_id, min_auc=0.7, tolerance=0.01)
+    _gate(client, model, 0.82)  # v3 champion; rollback target would be v2
+    assert registry.main(_cli(client, model, "rollback")) == 1
+    err = capsys.readouterr().err
+    assert "refused" in err and f"models:/{model}/2 cannot be loaded" in err, err
+    assert "champion unchanged" in err
+    assert _alias(client, model, "champion") == "3"
+    assert registry.main(_cli(client, model, "promote", "2")) == 1  # nor by promote
+    assert "cannot be loaded" in capsys.readouterr().err
+    assert _alias(client, model, "champion") == "3"
+
+
+def test_rollback_then_roll_forward_round_trips_and_keeps_every_move(client, model, capsys):
+    _gate(client, model, 0.80)
+    _gate(client, model, 0.81)
+    assert registry.main(_cli(client, model, "rollback")) == 0
+    said = capsys.readouterr().out
+    assert "from v2 to v1" in said and "loads (artifacts sha256" in said, said
+    assert _alias(client, model, "champion") == "1"
+    assert registry.main(_cli(client, model, "promote", "2")) == 0
+    assert "moved from v1 to v2" in capsys.readouterr().out
+    assert _alias(client, model, "champion") == "2"
+    assert client.get_model_version(model, "2").tags["rolled_back"] == "false"
+    # the rollback stack is whole again: a second rollback returns to v1
+    assert registry.main(_cli(client, model, "rollback")) == 0
+    assert _alias(client, model, "champion") == "1"
+    assert registry.main(_cli(client, model, "history")) == 0
+    moves = capsys.readouterr().out.splitlines()[-4:]
+    assert [" ".join(m.split(" ")[2:6]) for m in moves] == [
+        "gate: v1 -> v2",
+        "rollback: v2 -> v1",
+        "promote: v1 -> v2",
+        "rollback: v2 -> v1",
+    ]
+
+
+def test_promote_names_a_version_and_promoting_the_champion_changes_nothing(client, model, capsys):
+    _gate(client, model, 0.80)
+    assert registry.main(_cli(client, model, "promote", "1")) == 0
+    assert "already champion; nothing changed" in capsys.readouterr().out
+    assert registry.main(_cli(client, model, "promote", "9")) == 1
+    assert "cannot be loaded" in capsys.readouterr().err
+
+
+def test_status_read_without_mlflow_matches_the_mlflow_client(client, model):
+    """The fast SQL reader of `registry status` sees what MlflowClient sees (MLflow schema)."""
+    _gate(client, model, 0.80)
+    _gate(client, model, 0.70)  # challenger
+    seen = registry.RegistryReader(client.uri).model(model)
+    assert seen["aliases"] == {
+        alias: str(version) for alias, version in client.get_registered_model(model).aliases.items()
+    }
+    assert seen["tags"] == client.get_registered_model(model).tags
+    for row in seen["versions"]:
+        version = client.get_model_version(model, row["version"])
+        assert (row["run_id"], row["tags"]) == (version.run_id, version.tags)
+        assert row["metric"] == client.get_run(version.run_id).data.metrics["test_auc"]
+    assert registry.RegistryReader(client.uri).model("no-such-model") is None

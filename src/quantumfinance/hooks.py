@@ -37,7 +37,7 @@ class ProvenanceAndPromotionHooks:
         self._run_id: str | None = None
         self._model_run_id: str | None = None  # the training run a later step works on
         self._catalog: Any = None
-        self._inputs: set[str] = set()  # free inputs of the pipeline: what it reads from storage
+        self._inputs: set[str] = set()  # free inputs of the pipeline (others: read back)
         self._logged: set[str] = set()
         self._context = "input"
 
@@ -91,12 +91,39 @@ class ProvenanceAndPromotionHooks:
             if self._model_run_id:
                 tags[lineage.MODEL_RUN_TAG] = self._model_run_id
         lineage.write_once(client, self._run_id, tags)
+        self._log_ingest_source(run_params, pipeline, catalog)
+
+    def _log_ingest_source(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """The applicant file ingest reads (a path in its parameters, not a catalog entry)."""
+        if "params:ingest" not in pipeline.inputs():
+            return
+        ingest = catalog.load("params:ingest")
+        if ingest.get("source") != "file" or not ingest.get("path"):
+            return
+        path = Path(ingest["path"])
+        if not path.is_absolute() and "://" not in ingest["path"]:
+            path = Path(run_params.get("project_path") or ".") / path
+        try:
+            source = str(path) if path.exists() else ingest["path"]
+            digest = lineage.stored_md5(source)
+            lineage.log_dataset_input("ingest_source", source, digest, "source")
+        except (OSError, ValueError, MlflowException) as exc:
+            self._record_gap("ingest_source", exc)
+
+    def _record_gap(self, name: str, exc: Exception) -> None:
+        """A dataset whose lineage could not be taken: warned and tagged, never silent."""
+        logger.warning("no lineage for dataset %s: %s", name, exc)
+        MlflowClient().set_tag(self._run_id, f"quantumfinance.lineage_gap.{name}", str(exc)[:500])
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any, node: Any) -> None:
-        """Record a dataset the run read from storage as an MLflow dataset input, with the md5
-        of the stored bytes (the S3 object on the stack) as its digest; once per dataset."""
-        if self._run_id is None or dataset_name not in self._inputs - self._logged:
+        """Record every dataset the run read from storage as an MLflow dataset input, with the
+        md5 of the stored bytes (the S3 object on the stack) as its digest; once per dataset.
+        Context: the step (``training`` for ds) for the pipeline's inputs, ``intermediate`` for
+        what it wrote earlier and read back."""
+        if self._run_id is None or dataset_name.startswith("params:"):
+            return
+        if dataset_name in self._logged or dataset_name == "parameters":
             return
         self._logged.add(dataset_name)
         try:
@@ -104,14 +131,14 @@ class ProvenanceAndPromotionHooks:
             if location is None:
                 return
             filepath, credentials = location
+            if Path(filepath).is_dir():  # a folder (e.g. partitions): no single object to hash
+                logger.info("dataset %s is a folder: not recorded as a dataset input", dataset_name)
+                return
             digest = lineage.stored_md5(filepath, credentials)
-            lineage.log_dataset_input(dataset_name, filepath, digest, self._context)
+            context = self._context if dataset_name in self._inputs else "intermediate"
+            lineage.log_dataset_input(dataset_name, filepath, digest, context)
         except (OSError, ValueError, MlflowException, DatasetError) as exc:
-            # The run goes on, but the gap is on the record, not silent.
-            logger.warning("no lineage for dataset %s: %s", dataset_name, exc)
-            MlflowClient().set_tag(
-                self._run_id, f"quantumfinance.lineage_gap.{dataset_name}", str(exc)[:500]
-            )
+            self._record_gap(dataset_name, exc)
 
     @hook_impl(trylast=True)  # after kedro-mlflow logged and registered the model
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:

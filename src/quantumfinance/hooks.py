@@ -137,7 +137,7 @@ class ProvenanceAndPromotionHooks:
             digest = lineage.stored_md5(filepath, credentials)
             context = self._context if dataset_name in self._inputs else "intermediate"
             lineage.log_dataset_input(dataset_name, filepath, digest, context)
-        except (OSError, ValueError, MlflowException, DatasetError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a lineage gap is recorded, the run goes on
             self._record_gap(dataset_name, exc)
 
     @hook_impl(trylast=True)  # after kedro-mlflow logged and registered the model

@@ -52,7 +52,7 @@ def test_reports_are_written_and_logged(project):
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "data_science"
     assert not client.list_artifacts(champion.run_id, "reporting")
-    (report_run,) = linked_runs(client, champion.run_id, "reporting")
+    report_run = linked_runs(client, champion.run_id, "reporting")[0]  # newest
     assert report_run.info.run_name == "reporting"
     assert report_run.data.tags[MODEL_RUN_TAG] == champion.run_id
     logged = {a.path for a in client.list_artifacts(report_run.info.run_id, "reporting")}

@@ -8,8 +8,10 @@ row (PostgreSQL) leads to the model version, its run, the git commit and the dat
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import psycopg
@@ -44,12 +46,28 @@ def _snapshot(client: MlflowClient, run_id: str) -> dict:
     }
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has ended (a run cut off by an outage or a kill)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
 def test_training_run_lineage_is_unchanged_by_a_later_reporting_run(trained_project):
-    """reporting runs again: its own run, linked; the training run is byte-for-byte the same."""
+    """reporting runs again: its own run, linked; the training run is byte-for-byte the same.
+    The same start marks FAILED a RUNNING run of this host whose process is gone."""
     with trained_project.tracking():
         client = MlflowClient()
         champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
         before = _snapshot(client, champion.run_id)
+        experiment = client.get_run(champion.run_id).info.experiment_id
+        host = lineage.runner_tags()[lineage.HOST_TAG]
+        orphan = client.create_run(
+            experiment, tags={lineage.HOST_TAG: host, lineage.PID_TAG: str(_dead_pid())}
+        ).info.run_id
+        alive = client.create_run(
+            experiment, tags={lineage.HOST_TAG: host, lineage.PID_TAG: str(os.getpid())}
+        ).info.run_id
         assert before["tags"][lineage.STEP_TAG] == "training"
         assert len(before["tags"][lineage.GIT_COMMIT_TAG]) == 40
         reports_before = lineage.linked_runs(client, champion.run_id, "reporting")
@@ -60,6 +78,9 @@ def test_training_run_lineage_is_unchanged_by_a_later_reporting_run(trained_proj
             ) as session:
                 session.run(pipeline_names=["reporting"])
         close_stale_mlflow_runs()
+        assert client.get_run(orphan).info.status == "FAILED"
+        assert client.get_run(alive).info.status == "RUNNING"  # its process still lives
+        client.set_terminated(alive)
         assert _snapshot(client, champion.run_id) == before
         reports = lineage.linked_runs(client, champion.run_id, "reporting")
         assert len(reports) == len(reports_before) + 1

@@ -95,6 +95,7 @@ with friendly_errors():
         st.info(
             "The API lists no reporting plots (ROC, KS, calibration, score distribution) for "
             f"this model: its run (`{info.get('run_id') or '?'}`) has no `reporting/*.png` "
-            "artifacts, or it is served from a local directory. `make run` logs them into the "
-            "model's run (`kedro run --pipeline=reporting` with `QF_MLFLOW_RUN_ID=<run id>`)."
+            "artifacts, or it is served from a local directory. `make run` logs them in a "
+            "reporting run linked to the model's run (`QF_MODEL_RUN_ID=<run id> kedro run "
+            "--pipelines=reporting`)."
         )

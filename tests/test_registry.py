@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+
 import mlflow
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from quantumfinance import registry
+from quantumfinance_serving import Settings, create_app
+from quantumfinance_serving.keys import new_key
 from tests.conftest import mlflow_tracking
+from tests.support.services import wait_until
 
 
 class Constant(mlflow.pyfunc.PythonModel):
@@ -189,3 +195,50 @@ def test_status_read_without_mlflow_matches_the_mlflow_client(client, model):
         assert (row["run_id"], row["tags"]) == (version.run_id, version.tags)
         assert row["metric"] == client.get_run(version.run_id).data.metrics["test_auc"]
     assert registry.RegistryReader(client.uri).model("no-such-model") is None
+
+
+def test_rollback_and_roll_forward_are_followed_by_the_api_and_a_bad_alias_is_shown(
+    trained_project, tmp_path, capsys
+):
+    """On a copy of the trained registry: promote/rollback move what the running API serves
+    (alias polling, no restart); an alias moved by hand onto a broken version is not served,
+    and /v1/model says served != alias and why."""
+    store = tmp_path / "mlflow.db"
+    shutil.copy(trained_project.root / "mlflow.db", store)  # artifacts stay where they are
+    uri = f"sqlite:///{store}"
+    with mlflow_tracking(uri):
+        _follow_registry(uri, tmp_path, capsys)
+
+
+def _follow_registry(uri: str, tmp_path, capsys) -> None:
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    v1 = client.get_model_version_by_alias(registry.MODEL_NAME, "champion")
+    v2 = client.create_model_version(registry.MODEL_NAME, v1.source, v1.run_id)  # same model
+    gone = f"{client.get_run(v1.run_id).info.artifact_uri}/no_such_model"  # never logged
+    broken = client.create_model_version(registry.MODEL_NAME, gone, v1.run_id)
+    cli = ["--tracking-uri", uri]
+    assert registry.main(["promote", str(v2.version), *cli]) == 0
+    key, entry = new_key("ops")
+    settings = Settings(
+        api_keys=entry, audit_path=tmp_path / "a.jsonl", reload_interval_seconds=0.3
+    )
+
+    def served() -> dict:
+        return api.get("/v1/model", headers={"x-api-key": key}).json()
+
+    with TestClient(create_app(settings)) as api:
+        wait_until(lambda: api.get("/ready").status_code == 200, 120, "model load")
+        assert served()["version"] == str(v2.version) and served()["alias_in_sync"]
+        assert registry.main(["rollback", *cli]) == 0
+        wait_until(lambda: served()["version"] == str(v1.version), 60, "API follows rollback")
+        assert registry.main(["promote", str(v2.version), *cli]) == 0
+        wait_until(lambda: served()["version"] == str(v2.version), 60, "API follows promote")
+        assert registry.main(["promote", str(broken.version), *cli]) == 1
+        assert "cannot be loaded" in capsys.readouterr().err
+        # the safe commands refuse it; an alias set by hand is not obeyed blindly
+        client.set_registered_model_alias(registry.MODEL_NAME, "champion", broken.version)
+        wait_until(lambda: not served()["alias_in_sync"], 60, "API notices the alias")
+        info = served()
+        assert info["version"] == str(v2.version)  # still serving the last good one
+        assert info["alias_version"] == str(broken.version)
+        assert info["alias_out_of_sync_reason"], info

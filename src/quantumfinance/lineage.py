@@ -48,11 +48,16 @@ def stored_md5(filepath: str, credentials: dict[str, Any] | None = None) -> str:
         return md5_of_stream(handle)
 
 
+# Written by MLflow into a `models:/name/version` download (name and version): not the model's.
+REGISTRY_META_FILE = "registered_model_meta"
+
+
 def directory_sha256(folder: Path) -> str:
     """sha256 over a directory's files (relative path and sha256 of each, sorted): the digest
-    of a model's artifacts as served, independent of where they were downloaded."""
+    of a model's artifacts as served, the same whichever version or URI they were fetched by."""
     lines = []
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    files = (p for p in Path(folder).rglob("*") if p.is_file())
+    for path in sorted(p for p in files if p.relative_to(folder).as_posix() != REGISTRY_META_FILE):
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for chunk in iter(lambda h=handle: h.read(CHUNK), b""):

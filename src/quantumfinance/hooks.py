@@ -160,7 +160,7 @@ class ProvenanceAndPromotionHooks:
             min_auc=promotion["min_auc"],
             tolerance=promotion["tolerance"],
         )
-        logger.info("Promotion gate: %s", decision)
+        logger.debug("Promotion gate: %s", decision)  # registry.gate logs the outcome itself
 
     def _tag_model_digest(self, client: MlflowClient) -> None:
         """Tag the version this run registered with the sha256 of its artifacts (what the API

@@ -74,6 +74,9 @@ def input_hasher(feature_names: Sequence[str]) -> Callable[[dict[str, Any]], str
 class AuditLog(Protocol):
     def append(self, records: list[dict[str, Any]]) -> None: ...
 
+    def check(self) -> None:
+        """Raise AuditError when a record could not be written now (used by /ready)."""
+
     def close(self) -> None: ...
 
 
@@ -90,6 +93,14 @@ class JsonlAuditLog:
         try:
             with self._lock, open(self.path, "ab") as sink:
                 sink.write(text)
+        except OSError as exc:
+            raise AuditError(f"audit log {self.path} is not writable: {exc}") from exc
+
+    def check(self) -> None:
+        """Open the file for appending (writes nothing): AuditError when that fails."""
+        try:
+            with self._lock, open(self.path, "ab"):
+                pass
         except OSError as exc:
             raise AuditError(f"audit log {self.path} is not writable: {exc}") from exc
 
@@ -156,6 +167,23 @@ class PostgresAuditLog:
                     self._conn.close()
                 self._conn = None
                 raise AuditError(f"audit table {self.TABLE} is not writable: {exc}") from exc
+
+    def check(self) -> None:
+        """Connect (or reuse the connection) and ask for insert rights: AuditError otherwise."""
+        with self._lock:
+            try:
+                conn = self._connection()
+                allowed = conn.execute(
+                    "SELECT has_table_privilege(%s, 'INSERT')", (self.TABLE,)
+                ).fetchone()[0]
+                conn.rollback()
+            except Exception as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                raise AuditError(f"audit table {self.TABLE} is not writable: {exc}") from exc
+        if not allowed:
+            raise AuditError(f"audit table {self.TABLE} is not writable: no INSERT privilege")
 
     def close(self) -> None:
         if self._conn is not None:

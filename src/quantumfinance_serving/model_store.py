@@ -27,6 +27,7 @@ import pandas as pd
 
 from quantumfinance.contract import ApplicantContract, ContractError, contract_of_model
 from quantumfinance_serving.audit import input_hasher
+from quantumfinance_serving.model_uri import RegistryRef, parse_model_uri  # noqa: F401 - re-export
 from quantumfinance_serving.schemas import RequestSchema, request_schema
 
 logger = logging.getLogger(__name__)
@@ -239,32 +240,6 @@ def applicants_frame(records: list[dict[str, Any]], layout: FrameLayout) -> pd.D
     return layout.frame(records)
 
 
-@dataclass(frozen=True)
-class RegistryRef:
-    """A `models:/` URI taken apart: the registered name and one of version or alias."""
-
-    name: str
-    version: str | None
-    alias: str | None
-
-
-_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))$")
-
-
-def parse_model_uri(uri: str) -> RegistryRef:
-    """`models:/name@alias` or `models:/name/<version>` -> RegistryRef (ValueError otherwise).
-
-    Stages, `latest` and logged-model ids are refused: a served model must be pinnable to one
-    registry version, and aliases are how this project promotes (champion, challenger)."""
-    match = _REGISTRY_URI.match(uri.strip())
-    if match is None:
-        raise ValueError(
-            f"model URI {uri!r} must be models:/<name>@<alias>, models:/<name>/<version> "
-            "or a local model directory"
-        )
-    return RegistryRef(match["name"], match["version"], match["alias"])
-
-
 def resolve(uri: str) -> ModelIdentity:
     """Pin a model URI to one version (an alias may move between lookup and load)."""
     if uri.startswith("models:"):
@@ -389,7 +364,13 @@ def warmup_applicants(contract: ApplicantContract) -> list[dict[str, Any]]:
 
 
 def load(uri: str, use_fast_path: bool) -> LoadedModel:
-    """Resolve, load and warm up a model; check the fast path against predict on examples."""
+    """Resolve, load and warm up a model; check the fast path against predict on examples.
+
+    The run's metrics and plots (tracking-server calls and downloads) are fetched in a helper
+    thread while the model itself is downloaded and unpickled: start -> ready pays the longer of
+    the two, not their sum."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
     import mlflow  # noqa: PLC0415
 
     from quantumfinance.lineage import directory_sha256  # noqa: PLC0415
@@ -399,25 +380,28 @@ def load(uri: str, use_fast_path: bool) -> LoadedModel:
     # exact bytes served; MLflow's own temp copy lives until the process ends.
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=identity.load_uri))
     identity = replace(identity, artifact_digest=directory_sha256(local))
-    pyfunc = mlflow.pyfunc.load_model(str(local))
-    contract = served_contract(pyfunc, identity.load_uri)
-    layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
-    fast_path = None
-    if use_fast_path:
-        try:
-            fast_path = PipelineFastPath(pyfunc, layout)
-        except TypeError as exc:
-            logger.warning("fast path off for %s: %s", identity.load_uri, exc)
-    model = LoadedModel(
-        identity,
-        pyfunc,
-        contract,
-        layout,
-        _run_metrics(identity.run_id),
-        fast_path,
-        _published_policy(pyfunc),
-        run_plots(identity),
-    )
+    with ThreadPoolExecutor(1, thread_name_prefix="model-run") as helper:
+        metrics = helper.submit(_run_metrics, identity.run_id)
+        plots = helper.submit(run_plots, identity)
+        pyfunc = mlflow.pyfunc.load_model(str(local))
+        contract = served_contract(pyfunc, identity.load_uri)
+        layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
+        fast_path = None
+        if use_fast_path:
+            try:
+                fast_path = PipelineFastPath(pyfunc, layout)
+            except TypeError as exc:
+                logger.warning("fast path off for %s: %s", identity.load_uri, exc)
+        model = LoadedModel(
+            identity,
+            pyfunc,
+            contract,
+            layout,
+            metrics.result(),
+            fast_path,
+            _published_policy(pyfunc),
+            plots.result(),
+        )
     sample = layout.frame(warmup_applicants(contract))
     expected = pyfunc.predict(sample.copy())
     if fast_path is not None:
@@ -448,14 +432,21 @@ def _freeze_long_lived() -> None:
 class ModelStore:
     """Holds the current model; loads in the background, polls the alias, reloads atomically."""
 
-    def __init__(self, uri: str, reload_interval: float, use_fast_path: bool = True) -> None:
+    def __init__(
+        self,
+        uri: str,
+        reload_interval: float,
+        use_fast_path: bool = True,
+        on_reload_failure: Callable[[], None] = lambda: None,
+    ) -> None:
         self.uri = uri
         self.reload_interval = reload_interval
         self.use_fast_path = use_fast_path
+        self.on_reload_failure = on_reload_failure
         self.current: LoadedModel | None = None  # replaced whole: readers never see a mix
-        self.last_error: str | None = None  # of the latest load attempt
-        self.check_error: str | None = None  # of the latest alias poll
-        self.alias_version: str | None = None  # what the followed alias pointed at, last poll
+        self.last_error: str | None = None  # of the latest load attempt (None once one succeeds)
+        self.check_error: str | None = None  # of the latest alias poll (None once one succeeds)
+        self.alias_version: str | None = None  # where the followed alias pointed at the last poll
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -463,6 +454,16 @@ class ModelStore:
     @property
     def ready(self) -> bool:
         return self.current is not None
+
+    @property
+    def lagging(self) -> bool:
+        """True while the served version is not the one the followed alias points to."""
+        current = self.current
+        return (
+            current is not None
+            and self.alias_version is not None
+            and self.alias_version != current.identity.version
+        )
 
     def get(self) -> LoadedModel:
         model = self.current
@@ -477,6 +478,7 @@ class ModelStore:
                 model = load(self.uri, self.use_fast_path)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                self.on_reload_failure()
                 logger.error("loading %s failed, keeping the current model: %s", self.uri, exc)
                 raise
             previous = self.current

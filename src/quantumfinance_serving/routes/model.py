@@ -40,7 +40,7 @@ def alias_sync(store: ModelStore) -> dict:
     they differ (the failed reload's or the failed poll's error)."""
     served = store.get().identity
     alias_version = store.alias_version if served.alias else None
-    in_sync = alias_version is None or alias_version == served.version
+    in_sync = not store.lagging
     why = None if in_sync else (store.last_error or store.check_error or "reload pending")
     return {
         "alias_version": alias_version,

@@ -78,6 +78,7 @@ def raw_data_md5(project_path: Path, env: str | None = None) -> tuple[str, str]:
 
 CONTRACT_DATASET = "applicant_contract"
 MODEL_CARD = "model_card"
+GATE_DECISION = "promotion_decision"  # written after the gate; read by the model card
 
 
 class ProvenanceAndPromotionHooks:
@@ -136,14 +137,33 @@ class ProvenanceAndPromotionHooks:
                 self._describe_version(catalog.load(MODEL_CARD))
             return
         promotion = catalog.load("params:promotion")
+        client = MlflowClient()
         decision = registry.gate(
-            MlflowClient(),
+            client,
             registry.MODEL_NAME,
             self._run_id,
             min_auc=promotion["min_auc"],
             tolerance=promotion["tolerance"],
+            evidence=self._gate_evidence(client, catalog),
+            rules=promotion,
         )
-        logger.info("Promotion gate: %s", decision)
+        logger.info("Promotion gate: %s", decision.reason)
+        if GATE_DECISION in catalog:  # the model card reports it
+            catalog.save(GATE_DECISION, decision.as_record())
+
+    @staticmethod
+    def _gate_evidence(client: MlflowClient, catalog: Any) -> registry.GateEvidence:
+        """The test split, the candidate's scores of it, and the champion's (gate evidence)."""
+        contract = catalog.load(CONTRACT_DATASET)
+        test = catalog.load("applicants_test")
+        return registry.collect_evidence(
+            client,
+            registry.MODEL_NAME,
+            test[list(contract.feature_names)],
+            catalog.load("scored_applicants"),
+            test[contract.target.name],
+            contract.digest,
+        )
 
     def _describe_version(self, card: str) -> None:
         """The model card as the description of the version this run registered (if any)."""

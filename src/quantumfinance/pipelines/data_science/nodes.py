@@ -773,13 +773,15 @@ def characteristic_points(
     """Points each applicant loses (against the best value) and gains (against the worst) on
     each characteristic, from the model that decides (see ``explain``)."""
     names = tuple(credit_model.woe_lookup)
-    if credit_model.chosen != "scorecard":
+    calibrator = credit_model.calibrator
+    if credit_model.chosen != "scorecard" or calibrator.method != "sigmoid":
         return counterfactual_attribution(
             lambda frame: _exact_score(credit_model, frame),
             model_input[list(credit_model.features)],
             {name: credit_model.probes[name] for name in names},
         )
-    # Additive: points lost against the best bin are exactly the counterfactual gain.
+    # Additive: points lost against the best bin are exactly the counterfactual gain; Platt
+    # scaling multiplies every scorecard point by its slope in the served score.
     _, coefficients, _ = _scorecard_parts(credit_model.scorecard)
     points = _to_points(
         applicant_woe[list(names)].to_numpy() * -coefficients[list(names)].to_numpy(),
@@ -791,8 +793,8 @@ def characteristic_points(
     best_probe = np.array([credit_model.best_probe[n] for n in names])
     return Attribution(
         names,
-        np.maximum(best - points, 0.0),
-        np.maximum(points - worst, 0.0),
+        calibrator.slope * np.maximum(best - points, 0.0),
+        calibrator.slope * np.maximum(points - worst, 0.0),
         np.broadcast_to(best_probe, points.shape),
         {name: model_input[name].to_numpy() for name in names},
     )

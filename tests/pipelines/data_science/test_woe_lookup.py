@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,13 @@ from quantumfinance.pipelines.data_science.explain import Attribution
 from quantumfinance.synthetic import generate_applicants
 
 SYNTHETIC_ROWS = 20_000
+
+
+@pytest.fixture(scope="module")
+def credit_model(credit_model) -> nodes.CreditModel:
+    """The packaged model with its scorecard deciding (whichever candidate the portfolio chose):
+    the lookups compared here with optbinning are the scorecard's."""
+    return dataclasses.replace(credit_model, chosen="scorecard", estimator=credit_model.scorecard)
 
 
 @pytest.fixture(scope="module")

@@ -147,7 +147,7 @@ class ProvenanceAndPromotionHooks:
             evidence=self._gate_evidence(client, catalog),
             rules=promotion,
         )
-        logger.info("Promotion gate: %s", decision.reason)
+        logger.debug("Promotion gate: %s", decision)  # registry.gate logs the outcome itself
         if GATE_DECISION in catalog:  # the model card reports it
             catalog.save(GATE_DECISION, decision.as_record())
 

@@ -726,7 +726,9 @@ def challenger_pd(challenger: Pipeline, applicants: Any) -> np.ndarray:
     rows = len(applicants[encode.feature_names_in_[0]])  # a frame or a dict of columns
     matrix = np.empty((rows, len(categorical) + len(numbers)))
     for j, (name, categories) in enumerate(zip(categorical, encoder.categories_, strict=True)):
-        codes = pd.Categorical(np.asarray(applicants[name]), categories=categories).codes
+        # A fitted "missing" category (NaN, sorted last) is what encoded_missing_value covers.
+        known = [c for c in categories if not pd.isna(c)]
+        codes = pd.Categorical(np.asarray(applicants[name]), categories=known).codes
         matrix[:, j] = np.where(codes < 0, np.nan, codes)
     for k, name in enumerate(numbers, start=len(categorical)):
         matrix[:, k] = np.asarray(getattr(applicants[name], "array", applicants[name]), "float64")

@@ -325,7 +325,7 @@ def _gate_lines(decision: dict[str, Any]) -> list[str]:
     )
     return [
         f"- Version {decision['version']}: **{outcome}**. {decision['reason']}.",
-        f"- Evidence: {figures}." if figures else "- Evidence: none recorded.",
+        f"- Evidence: {figures}." if figures else "- Evidence: none.",
         f"- Model digest: `{str(evidence.get('model_digest', '-'))[:16]}`.",
     ]
 
@@ -361,23 +361,17 @@ def model_card(
         "`data_science` run's outputs (data/08_reporting).",
         "",
         "## Model",
-        f"- Chosen candidate: **{chosen_model}**, by the rule in `parameters_data_science.yml` "
-        f"`model_selection` on repeated stratified CV ({folds}) of the training split only: the "
-        "scorecard unless another candidate beats it on the same folds by more than `min_gain` "
-        "with its interval above zero (docs/decisions/0010-model-selection-calibration-gate.md).",
-        "- Scorecard: optbinning WoE binning (the contract's monotonic trends) + logistic "
-        "regression whose L2 strength is tuned inside each fit (nested). Challenger: "
-        "HistGradientBoosting constrained to the contract's monotone trends, trees tuned by "
-        "early stopping inside each fit. Blend: the two averaged on the log-odds scale. "
-        "Baseline: one-hot logistic regression.",
-        f"- PDs calibrated with {method} scaling fitted on the chosen model's out-of-fold CV "
-        "PDs; score points, bands and decisions come from the calibrated PD.",
+        f"- Chosen: **{chosen_model}**, by the `model_selection` rule on CV only "
+        "(docs/decisions/0010-model-selection-calibration-gate.md).",
+        "- Candidates: WoE scorecard (optbinning + logistic regression, L2 tuned inside each "
+        "fit); challenger: monotone HistGradientBoosting (trees by early stopping); blend of the "
+        "two; baseline: one-hot logistic regression.",
+        f"- PDs calibrated ({method}) on out-of-fold CV PDs; points and bands from them.",
         f"- Inputs: the {len(contract.features)} characteristics of the applicant contract "
         f"(contract {contract.digest[:12]}, logged with the model)"
         + (f"; excluded from the model: {', '.join(excluded)}." if excluded else "."),
-        "- Output per applicant: PD, score, band, decision, reason codes (points lost against "
-        "the best value of each characteristic, asked of the model that decides) and positive "
-        "factors (points gained against the worst value).",
+        "- Output: PD, score, band, decision, reason codes and positive factors (points lost or "
+        "gained per characteristic, from the model that decides).",
         "",
         "## Data",
         f"- Portfolio: {contract.portfolio.name}. {contract.portfolio.description}".rstrip(),
@@ -389,13 +383,11 @@ def model_card(
         f"{len(applicants_test):,}; overall default rate {default_rate:.1%} "
         f"({int(both[contract.target.name].sum()):,} defaults).",
         "",
-        f"## Performance (CV: mean over {folds} stratified folds of the training split "
-        "[95 % interval, Nadeau–Bengio corrected]; test: the held-out split)",
+        f"## Performance (CV: {folds} folds of the training split, mean [95 % interval])",
         "",
         _markdown(_performance(metrics)),
         "",
-        "## Calibration (chosen model; CV = out-of-fold, mean over repeats [95 % interval])",
-        f"- Method: {method} (lower cross-fitted Brier score than the alternative on CV).",
+        "## Calibration (chosen model; CV out-of-fold, mean [95 % interval])",
         f"- CV calibration slope {_interval(metrics, 'cv_calibration_slope')} (raw PDs: "
         f"{metrics['cv_calibration_slope_oof_uncalibrated']:.3f}); calibration-in-the-large "
         f"{_interval(metrics, 'cv_citl_points', 2)} points; Brier "
@@ -403,7 +395,7 @@ def model_card(
         f"{metrics['cv_brier_oof_uncalibrated']:.3f}).",
         f"- Test split: slope {metrics['test_calibration_slope']:.3f}, calibration-in-the-large "
         f"{metrics['test_citl_points']:+.2f} points, Brier {metrics['test_brier']:.3f} "
-        "(reliability plot: calibration_plot.png).",
+        "(reliability plot).",
         "",
         "## Goals (issue 13)",
         *_goals(metrics, card["goals"]),
@@ -422,8 +414,6 @@ def model_card(
                 f"By the contract's protected attributes ({protected}):",
                 "",
                 _markdown(fairness),
-                "",
-                "The same table: `data/08_reporting/fairness.csv`.",
             ]
             if len(fairness)
             else ["The contract declares no protected attribute: no fairness groups are reported."]

@@ -127,7 +127,7 @@ def test_model_card_reports_cv_auc_and_the_data_this_run_used(project):
     # Calibration, the goals stated met or not, and the gate's decision with its evidence.
     assert f"CV calibration slope {metrics['cv_calibration_slope']:.3f} [" in card
     met = "met" if metrics["cv_auc"] >= 0.80 else "not met"
-    assert f"Champion mean CV AUC ≥ 0.80: {metrics['cv_auc']:.3f} [" in card
+    assert f"Chosen model's mean CV AUC ≥ 0.80: {metrics['cv_auc']:.3f} [" in card
     assert f"— **{met}**" in card
     # The gate's tags on the version the card describes (a later re-run may rewrite the file).
     client = MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)

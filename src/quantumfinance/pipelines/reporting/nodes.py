@@ -285,7 +285,7 @@ def _goals(metrics: dict[str, float], goals: dict[str, Any]) -> list[str]:
     lo, hi = goals["calibration_slope"]
     rows = [
         (
-            f"Champion mean CV AUC ≥ {goals['cv_auc']:.2f}",
+            f"Chosen model's mean CV AUC ≥ {goals['cv_auc']:.2f}",
             _interval(metrics, "cv_auc"),
             metrics["cv_auc"] >= goals["cv_auc"],
         ),
@@ -352,7 +352,7 @@ def model_card(
     default_rate = float(both[contract.target.name].mean())
     excluded = [c.name for c in contract.characteristics if not c.use_in_model]
     protected = ", ".join(f"`{c.name}`" for c in contract.protected)
-    method = "isotonic" if metrics["calibration_isotonic"] else "Platt (sigmoid)"
+    method = "isotonic" if metrics["calibration_isotonic"] else "Platt"
     folds = f"{cv['n_splits']}-fold × {cv['n_repeats']}"
     lines = [
         f"# Model card: {card['model_name']} — {contract.portfolio.name}",

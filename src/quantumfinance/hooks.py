@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 CONTRACT_DATASET = "applicant_contract"
 MODEL_CARD = "model_card"
+GATE_DECISION = "promotion_decision"  # written after the gate; read by the model card
 
 
 class ProvenanceAndPromotionHooks:
@@ -153,14 +154,33 @@ class ProvenanceAndPromotionHooks:
         client = MlflowClient()
         self._tag_model_digest(client)
         promotion = catalog.load("params:promotion")
+        client = MlflowClient()
         decision = registry.gate(
             client,
             registry.MODEL_NAME,
             self._run_id,
             min_auc=promotion["min_auc"],
             tolerance=promotion["tolerance"],
+            evidence=self._gate_evidence(client, catalog),
+            rules=promotion,
         )
         logger.debug("Promotion gate: %s", decision)  # registry.gate logs the outcome itself
+        if GATE_DECISION in catalog:  # the model card reports it
+            catalog.save(GATE_DECISION, decision.as_record())
+
+    @staticmethod
+    def _gate_evidence(client: MlflowClient, catalog: Any) -> registry.GateEvidence:
+        """The test split, the candidate's scores of it, and the champion's (gate evidence)."""
+        contract = catalog.load(CONTRACT_DATASET)
+        test = catalog.load("applicants_test")
+        return registry.collect_evidence(
+            client,
+            registry.MODEL_NAME,
+            test[list(contract.feature_names)],
+            catalog.load("scored_applicants"),
+            test[contract.target.name],
+            contract.digest,
+        )
 
     def _tag_model_digest(self, client: MlflowClient) -> None:
         """Tag the version this run registered with the sha256 of its artifacts (what the API

@@ -1,12 +1,19 @@
 """Model registry for ``credit-score``: the promotion gate, promote, rollback and status.
 
-Every data_science run registers a version; the gate moves ``champion`` to it only when the
-candidate's test AUC clears ``min_auc`` and is no worse than the current champion's minus
-``tolerance``, else it becomes the ``challenger`` (a gated candidate that is not the champion).
-The registered-model tag ``champion_history`` is the stack of champions ``rollback`` steps back
-through; every move of ``champion`` (gate, promote, rollback) is also appended, never rewritten,
-as a registered-model tag ``champion_move.NNNN`` (when, from, to, by what, why).
-``promote`` and ``rollback`` refuse a version whose artifacts cannot be loaded.
+Every data_science run registers a version. The registered-model tag ``champion_history`` is
+the stack of champions ``rollback`` steps back through; every move of ``champion`` (gate,
+promote, rollback) is also appended, never rewritten, as a registered-model tag
+``champion_move.NNNN`` (when, from, to, by what, why). ``promote`` and ``rollback`` refuse a
+version whose artifacts cannot be loaded.
+
+The gate itself (``gate``, rules in
+docs/decisions/0010-model-selection-calibration-gate.md) judges it on evidence: candidate and
+champion score the SAME test rows; the candidate must clear ``min_auc``, pass the calibration
+and stability checks, and beat the champion by more than the noise (paired-bootstrap interval
+of the AUC difference above ``min_auc_gain``). A version that behaves exactly like the champion
+is removed again (no new version). A refused candidate becomes the ``challenger``. Without
+evidence (a bare run) the gate falls back to the metric-only rule (test AUC no worse than the
+champion's minus ``tolerance``).
 
 CLI: ``python -m quantumfinance.registry status|history|rollback|promote VERSION
 [--tracking-uri URI] [--env ENV]``. ``status`` and ``history`` read the registry without
@@ -18,14 +25,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # MLflow takes seconds to import: only the commands that need it do
+    import numpy as np
+    import pandas as pd
     from kedro.config import OmegaConfigLoader
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
@@ -44,12 +54,61 @@ class RegistryError(RuntimeError):
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    """What the gate did with a candidate version, and why."""
+    """What the gate did with a candidate version, why, and the evidence it judged by."""
 
     version: str
     promoted: bool
     reason: str
     champion: str | None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    identical: bool = False  # behaves exactly like the champion: the version was removed
+
+    def as_record(self) -> dict[str, Any]:
+        """JSON-able form (the model card reads it)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """Outcomes of the evaluation rows and what candidate and champion made of the SAME rows."""
+
+    observed: np.ndarray
+    candidate: pd.DataFrame  # the candidate's inference output (pd, score, band, ...)
+    champion: pd.DataFrame | None = None  # the champion's, on the same rows (None: no champion)
+    champion_problem: str | None = None  # why the champion could not score them
+    contract_digest: str = ""
+
+
+def model_digest(scored: pd.DataFrame, contract_digest: str = "") -> str:
+    """sha256 of a model's behaviour: its contract and its full output on the evaluation rows."""
+    text = scored.to_json(orient="split", double_precision=15, default_handler=str)
+    return hashlib.sha256(f"{contract_digest}\n{text}".encode()).hexdigest()
+
+
+def collect_evidence(
+    client: MlflowClient,
+    name: str,
+    applicants: pd.DataFrame,
+    scored: pd.DataFrame,
+    observed: Any,
+    contract_digest: str,
+) -> GateEvidence:
+    """The gate's evidence: the current champion (if any) scores the candidate's test rows."""
+    import mlflow  # noqa: PLC0415 - only the gate loads a champion
+    import numpy as np  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    champion = _alias_version(client, name, CHAMPION)
+    champion_scored, problem = None, None
+    if champion is not None:
+        try:
+            model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
+            champion_scored = model.predict(applicants)
+        except (MlflowException, OSError, ValueError, KeyError) as exc:
+            problem = f"champion v{champion.version} cannot score the evaluation rows: {exc}"
+    return GateEvidence(
+        np.asarray(observed, dtype="int64"), scored, champion_scored, problem, contract_digest
+    )
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
@@ -122,45 +181,151 @@ def _metric(client: MlflowClient, version: ModelVersion) -> float | None:
     return client.get_run(version.run_id).data.metrics.get(GATE_METRIC)
 
 
-def gate(
-    client: MlflowClient, name: str, run_id: str, min_auc: float, tolerance: float
-) -> PromotionDecision:
-    """Make the run's version ``champion`` if it passes the gate, else ``challenger``."""
-    candidate = version_of_run(client, name, run_id)
-    version = str(candidate.version)
-    client.update_registered_model(name, description=MODEL_DESCRIPTION)
-    auc = _metric(client, candidate)
-    champion = _alias_version(client, name, CHAMPION)
-    champion_auc = _metric(client, champion) if champion else None
+def _check_run(metrics: dict[str, float], rules: dict[str, Any]) -> list[str]:
+    """The candidate's calibration (CV out-of-fold) and stability (score PSI) problems."""
+    problems = []
+    slope, citl, psi = (
+        metrics.get(k) for k in ("cv_calibration_slope", "cv_citl_points", "score_psi")
+    )
+    lo, hi = rules["calibration_slope"]
+    if slope is None or not lo <= slope <= hi:
+        problems.append(f"calibration slope {slope} outside [{lo}, {hi}]")
+    if citl is None or abs(citl) > rules["max_citl_points"]:
+        problems.append(
+            f"calibration-in-the-large {citl} points beyond ±{rules['max_citl_points']}"
+        )
+    if psi is None or psi > rules["max_score_psi"]:
+        problems.append(f"score PSI {psi} above {rules['max_score_psi']}")
+    return problems
+
+
+def judge(
+    evidence: GateEvidence, metrics: dict[str, float], rules: dict[str, Any], champion: str | None
+) -> tuple[bool, str, dict[str, Any]]:
+    """The gate's rule on evidence: (promote?, reason, figures). See the module doc."""
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+
+    from quantumfinance.pipelines.data_science.evaluation import (  # noqa: PLC0415
+        bootstrap_auc_difference,
+    )
+
+    candidate_pd = evidence.candidate["pd"].to_numpy(dtype="float64")
+    auc = float(roc_auc_score(evidence.observed, candidate_pd))
+    figures: dict[str, Any] = {
+        "auc": auc,
+        "rows": len(evidence.observed),
+        "model_digest": model_digest(evidence.candidate, evidence.contract_digest),
+        **{k: metrics.get(k) for k in ("cv_calibration_slope", "cv_citl_points", "score_psi")},
+    }
+    problems = _check_run(metrics, rules)
+    if auc < rules["min_auc"]:
+        problems.insert(0, f"test AUC {auc:.4f} < min_auc {rules['min_auc']:.4f}")
+    if evidence.champion is not None:
+        figures["champion_digest"] = model_digest(evidence.champion, evidence.contract_digest)
+        if figures["champion_digest"] == figures["model_digest"]:
+            return False, f"identical to champion v{champion} (same model digest)", figures
+        boot = rules["bootstrap"]
+        figures.update(
+            bootstrap_auc_difference(
+                evidence.observed,
+                candidate_pd,
+                evidence.champion["pd"].to_numpy(dtype="float64"),
+                boot["n"],
+                boot["seed"],
+            )
+        )
+        if figures["auc_difference_lo"] <= rules["min_auc_gain"]:
+            problems.append(
+                f"AUC gain over champion v{champion} {figures['auc_difference']:+.4f} is inside "
+                f"the noise (95 % interval {figures['auc_difference_lo']:+.4f} to "
+                f"{figures['auc_difference_hi']:+.4f} not above {rules['min_auc_gain']})"
+            )
+    elif evidence.champion_problem:
+        problems.append(evidence.champion_problem)
+    if problems:
+        return False, "; ".join(problems), figures
+    beat = (
+        f"beats champion v{champion} by {figures['auc_difference']:+.4f} AUC (95 % interval "
+        f"{figures['auc_difference_lo']:+.4f} to {figures['auc_difference_hi']:+.4f})"
+        if evidence.champion is not None
+        else "no champion yet"
+    )
+    return True, f"test AUC {auc:.4f}, calibration and stability pass; {beat}", figures
+
+
+def _metric_rule(
+    auc: float | None,
+    champion: ModelVersion | None,
+    champion_auc: float | None,
+    min_auc: float,
+    tolerance: float,
+) -> tuple[bool, str]:
+    """The metric-only rule of a run without evaluation data."""
     if auc is None:
-        promoted, reason = False, f"run has no '{GATE_METRIC}' metric"
-    elif auc < min_auc:
-        promoted, reason = False, f"{GATE_METRIC} {auc:.4f} < min_auc {min_auc:.4f}"
-    elif champion_auc is not None and auc < champion_auc - tolerance:
-        promoted = False
-        reason = (
+        return False, f"run has no '{GATE_METRIC}' metric"
+    if auc < min_auc:
+        return False, f"{GATE_METRIC} {auc:.4f} < min_auc {min_auc:.4f}"
+    if champion_auc is not None and auc < champion_auc - tolerance:
+        return False, (
             f"{GATE_METRIC} {auc:.4f} < champion v{champion.version} {champion_auc:.4f} "
             f"- tolerance {tolerance:.4f}"
         )
-    else:
-        promoted = True
-        reason = f"{GATE_METRIC} {auc:.4f} >= min_auc {min_auc:.4f}" + (
-            f" and >= champion v{champion.version} {champion_auc:.4f} - {tolerance:.4f}"
-            if champion_auc is not None
-            else " (no champion yet)"
+    return True, f"{GATE_METRIC} {auc:.4f} >= min_auc {min_auc:.4f}" + (
+        f" and >= champion v{champion.version} {champion_auc:.4f} - {tolerance:.4f}"
+        if champion_auc is not None
+        else " (no champion yet)"
+    )
+
+
+def gate(
+    client: MlflowClient,
+    name: str,
+    run_id: str,
+    min_auc: float,
+    tolerance: float,
+    evidence: GateEvidence | None = None,
+    rules: dict[str, Any] | None = None,
+) -> PromotionDecision:
+    """Make the run's version ``champion`` if it passes the gate, else ``challenger``; a version
+    identical to the champion is removed. Decision and evidence go to the version's tags."""
+    candidate = version_of_run(client, name, run_id)
+    version = str(candidate.version)
+    client.update_registered_model(name, description=MODEL_DESCRIPTION)
+    champion = _alias_version(client, name, CHAMPION)
+    champion_version = str(champion.version) if champion else None
+    figures: dict[str, Any] = {}
+    if evidence is None:
+        champion_auc = _metric(client, champion) if champion else None
+        promoted, reason = _metric_rule(
+            _metric(client, candidate), champion, champion_auc, min_auc, tolerance
         )
+    else:
+        metrics = client.get_run(run_id).data.metrics
+        promoted, reason, figures = judge(
+            evidence, metrics, {**(rules or {}), "min_auc": min_auc}, champion_version
+        )
+    identical = figures.get("model_digest") is not None and figures.get(
+        "model_digest"
+    ) == figures.get("champion_digest")
+    client.set_tag(run_id, "promotion_reason", reason)
+    if identical:  # same behaviour as the champion: no new version
+        client.delete_model_version(name, version)
+        client.set_tag(run_id, "promotion", "identical_to_champion")
+        logger.info("%s v%s removed: %s", name, version, reason)
+        return PromotionDecision(version, False, reason, champion_version, figures, True)
     if promoted:
-        history = _history(client, name) or ([str(champion.version)] if champion else [])
+        history = _history(client, name) or ([champion_version] if champion else [])
         _set_champion(client, name, version, [*history, version])
     else:
         client.set_registered_model_alias(name, CHALLENGER, version)
     outcome = "promoted" if promoted else "kept_champion"
     client.set_model_version_tag(name, version, "promotion", outcome)
     client.set_model_version_tag(name, version, "promotion_reason", reason)
-    client.set_tag(run_id, "promotion_reason", reason)
-    now_champion = version if promoted else (str(champion.version) if champion else None)
+    for key, value in figures.items():
+        client.set_model_version_tag(name, version, f"gate.{key}", str(value))
+    now_champion = version if promoted else champion_version
     logger.info("%s v%s %s: %s", name, version, outcome, reason)
-    return PromotionDecision(version, promoted, reason, now_champion)
+    return PromotionDecision(version, promoted, reason, now_champion, figures)
 
 
 def check_loadable(client: MlflowClient, name: str, version: str) -> str:

@@ -124,8 +124,19 @@ def test_no_protected_attribute_gives_an_empty_table_and_says_so():
 def test_model_card_reports_cv_auc_and_the_data_this_run_used(project):
     card = (project.data / "08_reporting" / "model_card.md").read_text()
     metrics = json.loads((project.data / "08_reporting" / "metrics.json").read_text())
-    for name in ("scorecard", "challenger", "baseline"):
-        assert f"| {name} | {metrics[f'cv_auc_{name}']:.3f} |" in card
+    for name in ("scorecard", "challenger", "blend", "baseline"):
+        interval = [metrics[f"cv_auc_{name}{end}"] for end in ("", "_lo", "_hi")]
+        assert "| {} | {:.3f} [{:.3f}, {:.3f}] |".format(name, *interval) in card
+    # Calibration, the goals stated met or not, and the gate's decision with its evidence.
+    assert f"CV calibration slope {metrics['cv_calibration_slope']:.3f} [" in card
+    met = "met" if metrics["cv_auc"] >= 0.80 else "not met"
+    assert f"Chosen model's mean CV AUC ≥ 0.80: {metrics['cv_auc']:.3f} [" in card
+    assert f"— **{met}**" in card
+    # The gate's tags on the version the card describes (a later re-run may rewrite the file).
+    client = MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
+    tags = client.get_model_version_by_alias("credit-score", "champion").tags
+    assert "**promoted to champion**" in card and tags["promotion_reason"] in card
+    assert f"Model digest: `{tags['gate.model_digest'][:16]}`" in card
     assert "## Limitations" in card and "## Intended use" in card
     quality = json.loads((project.data / "08_reporting" / "data_quality.json").read_text())
     assert f"This run read {quality['rows_in']:,} applicants" in card

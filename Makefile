@@ -43,11 +43,11 @@ format: $(STAMP)  ## ruff format + autofix
 serve: $(STAMP)  ## API + Streamlit on the embedded default (ENV=<portfolio>), with a fresh demo key
 	$(BIN)/python -m scripts.serve $(if $(ENV),--env $(ENV))
 
-stack-up: $(STAMP)  ## no-Docker stack on 127.0.0.1 (PostgreSQL, S3 endpoint, MLflow server)
-	$(BIN)/python -m scripts.stack up
+stack-up: $(STAMP)  ## no-Docker stack on 127.0.0.1 (PostgreSQL, durable S3, MLflow server, Dask)
+	$(BIN)/python -m quantumfinance.stack up
 
 stack-down: $(STAMP)  ## stop exactly the processes stack-up started
-	$(BIN)/python -m scripts.stack down
+	$(BIN)/python -m quantumfinance.stack down
 
 bench: $(STAMP)  ## benchmarks -> docs/benchmarks.md
 	$(BIN)/python -m benchmarks

@@ -3,6 +3,7 @@
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from quantumfinance.data_versions import DataVersionHooks
 from quantumfinance.hooks import ProvenanceAndPromotionHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
@@ -15,4 +16,4 @@ CONFIG_LOADER_ARGS = {
 }
 
 # Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model.
-HOOKS = (ProvenanceAndPromotionHooks(),)
+HOOKS = (ProvenanceAndPromotionHooks(), DataVersionHooks())  # data versions: decision 0010

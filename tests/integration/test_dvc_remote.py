@@ -11,7 +11,7 @@ import pytest
 from configobj import ConfigObj
 from dvc.repo import Repo
 
-from scripts.stack import Stack
+from quantumfinance.stack import Stack
 from tests.support.portfolios import raw_applicants
 from tests.support.services import REPO_ROOT
 

@@ -110,7 +110,8 @@ class DataVersionHooks:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         self._manifest = {
-            "session_id": run_params.get("session_id"),
+            "session_id": run_params.get("run_id"),  # Kedro's session id
+            "runtime_params": run_params.get("runtime_params") or {},
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "env": run_params.get("env") or "local",
             "pipelines": run_params.get("pipeline_names") or run_params.get("pipeline_name"),

@@ -9,6 +9,7 @@ the manifest goes to `s3://data/_runs/<time>_<session>.json` and into the run's 
     python -m quantumfinance.data_versions list                  # manifests, newest last
     python -m quantumfinance.data_versions restore MANIFEST      # make those versions current again
     python -m quantumfinance.data_versions pull MANIFEST --into DIR   # copy them into a folder
+    python -m quantumfinance.data_versions push      # `dvc push` that fails when outputs are left
 
 (MANIFEST: a key under s3://data/_runs/, or `latest`.) Keys and endpoint come from the environment
 (`source .stack.env`).
@@ -227,10 +228,32 @@ def pull(s3: Any, manifest: dict[str, Any], into: Path) -> list[Path]:
     return written
 
 
+def push_checked(repo_root: Path = Path("."), remote: str | None = None) -> int:
+    """`dvc push`, then fail unless every output DVC tracks is on the remote afterwards.
+
+    A plain `dvc push` exits 0 having moved nothing when the outputs dvc.lock names were never
+    in this workspace (e.g. they were written to the stack's bucket): here that is an error.
+    """
+    from dvc.repo import Repo  # noqa: PLC0415 - DVC is slow to import; only this command needs it
+
+    with Repo(str(repo_root)) as repo:
+        pushed = repo.push(remote=remote)
+        left = repo.status(cloud=True, remote=remote)
+    not_pushed = {path: state for path, state in left.items() if state in {"new", "missing"}}
+    if not_pushed:
+        raise DataVersionError(
+            f"{len(not_pushed)} tracked output(s) are not on the DVC remote after the push "
+            f"(missing = neither in the workspace nor in the cache: run `make repro` first): "
+            + ", ".join(f"{path} ({state})" for path, state in sorted(not_pushed.items()))
+        )
+    return pushed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m quantumfinance.data_versions")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="manifests of earlier runs, oldest first")
+    sub.add_parser("push", help="dvc push; an error unless every tracked output is on the remote")
     for name in ("restore", "pull"):
         command = sub.add_parser(name)
         command.add_argument("manifest", help="key under s3://data/_runs/ or `latest`")
@@ -238,7 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     s3 = s3_client()
     try:
-        if args.command == "list":
+        if args.command == "push":
+            sys.stdout.write(
+                f"pushed {push_checked()} file(s); every tracked output is on the remote\n"
+            )
+        elif args.command == "list":
             sys.stdout.write("".join(f"{key}\n" for key in list_manifests(s3)))
         elif args.command == "restore":
             done = restore(s3, load_manifest(s3, args.manifest))

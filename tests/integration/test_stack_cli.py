@@ -86,6 +86,18 @@ def test_up_again_keeps_the_running_processes(stack: Stack) -> None:
         assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", bucket
 
 
+@pytest.mark.stack
+def test_dask_scheduler_runs_work_on_two_workers(stack: Stack) -> None:
+    from distributed import Client  # noqa: PLC0415
+
+    exports = read_env_file(stack.config.env_file)
+    with Client(exports["QF_DASK_SCHEDULER"], timeout=30) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        assert len(workers) == 2, workers
+        futures = client.map(lambda n: n * n, range(8))
+        assert client.gather(futures) == [n * n for n in range(8)]
+
+
 def test_stop_ends_exactly_its_own_process_group(tmp_path: Path) -> None:
     """`down` signals the pid (and group) in its pid file, never every process of that name."""
     ours = Service("worker", tmp_path / "ours")

@@ -89,6 +89,8 @@ class Stack:
             "AWS_DEFAULT_REGION": REGION,
             "QF_S3_ENDPOINT_URL": self.s3.url,
             "QF_POSTGRES_DSN": self.postgres.dsn(),
+            # Decision audit (table decision_audit) next to the registry it points at.
+            "QF_AUDIT_DSN": self.postgres.dsn(),
             "QF_MODEL_URI": "models:/credit-score@champion",
             "QF_DASK_SCHEDULER": self.dask.address,
             # MLflow's client retries 5xx for minutes by default; a dead backend should fail soon.

@@ -1,6 +1,6 @@
 """Print the PostgreSQL URI built from POSTGRES_USER/PASSWORD/DB (URL-encoded: any character works).
 
-    pg-uri [driver]      # e.g. `pg-uri psycopg` -> postgresql+psycopg://user:pa%40ss@postgres:5432/mlflow
+pg-uri [driver]      # e.g. `pg-uri psycopg` -> postgresql+psycopg://user:pa%40ss@postgres:5432/mlflow
 """
 
 import os

@@ -50,7 +50,7 @@ stack-down: $(STAMP)  ## stop exactly the processes stack-up started
 	$(BIN)/python -m quantumfinance.stack down
 
 repro: $(STAMP)  ## dvc repro: re-run the stale DVC stages, update dvc.lock (commit it)
-	$(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 data-push: $(STAMP)  ## dvc push that fails when a tracked output did not reach the remote
 	$(BIN)/python -m quantumfinance.data_versions push

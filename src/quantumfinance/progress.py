@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,6 +34,11 @@ def _live() -> bool:
     return sys.stderr.isatty()
 
 
+def _bar(*columns: object) -> Progress:
+    """A transient bar on stderr, so stdout (the run log) stays one line per record."""
+    return Progress(*columns, console=Console(stderr=True), transient=True)
+
+
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     """Yield ``items`` while showing how many of ``total`` are done and the time taken."""
     if total is None and hasattr(items, "__len__"):
@@ -41,7 +47,7 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
     done = 0
     if _live():
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeElapsedColumn(), transient=True) as progress:
+        with _bar(*columns, TimeElapsedColumn()) as progress:
             for item in progress.track(items, total=total, description=description):
                 yield item
                 done += 1
@@ -63,8 +69,9 @@ def step(description: str) -> Iterator[None]:
     """Time one long step that has no count (fitting, logging a model, a large read or write)."""
     start = time.perf_counter()
     if _live():
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                      transient=True) as progress:  # fmt: skip
+        with _bar(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()
+        ) as progress:
             progress.add_task(description, total=None)
             yield
     else:

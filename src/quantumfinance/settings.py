@@ -1,12 +1,15 @@
-"""Project settings: Kedro defaults plus the config resolvers the `stack` env needs."""
+"""Project settings: Kedro defaults, the config resolvers the `stack` env needs, the run log."""
 
-from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from quantumfinance.config_loader import ProjectConfigLoader
 from quantumfinance.data_versions import DataVersionHooks
 from quantumfinance.hooks import ProvenanceAndPromotionHooks
+from quantumfinance.run_log import ModelLoggedHooks, RunLogHooks
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# Relative SQLite tracking URIs resolve to the project root, wherever a session starts
+# (notebooks/, `kedro jupyter`, scripts): see quantumfinance.config_loader.
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
@@ -15,5 +18,8 @@ CONFIG_LOADER_ARGS = {
     "custom_resolvers": {"oc.env": oc.env},
 }
 
-# Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model.
-HOOKS = (ProvenanceAndPromotionHooks(), DataVersionHooks())  # data versions: decision 0010
+_RUN_LOG = RunLogHooks()
+# Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model;
+# one timed line per node and the model logging's time (conf/logging.yml keeps the rest quiet);
+# the exact data versions each run read and wrote (decision 0010).
+HOOKS = (ProvenanceAndPromotionHooks(), _RUN_LOG, ModelLoggedHooks(_RUN_LOG), DataVersionHooks())

@@ -114,8 +114,10 @@ def test_run_is_tagged_with_provenance_and_aliases_set(project):
         str(champion.version) == "1" and not challengers
     )  # a promoted first version: no challenger
     run = client.get_run(champion.run_id)
-    assert len(run.data.tags["git_commit"].split("-")[0]) == 40
-    assert len(run.data.tags["raw_data_md5"]) == 32
+    assert len(run.data.tags["mlflow.source.git.commit"]) == 40  # MLflow's own lineage fields
+    inputs = {d.dataset.name: d.dataset for d in run.inputs.dataset_inputs}
+    assert {"applicants_train", "applicants_test"} <= set(inputs), inputs
+    assert all(len(d.digest) == 32 for d in inputs.values())  # md5 of the stored bytes
     assert run.data.tags["kedro_env"] == project.env
     for key in ("cv_auc_scorecard", "test_auc_challenger", "test_ks_baseline", "cv_brier"):
         assert key in run.data.metrics

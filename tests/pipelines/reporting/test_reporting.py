@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from quantumfinance.contract import ApplicantContract
+from quantumfinance.lineage import MODEL_RUN_TAG, linked_runs
 from quantumfinance.pipelines.reporting import nodes
 
 PROJECTS = {"german": "trained_project", "cards": "cards_project"}
@@ -44,16 +45,18 @@ def test_reports_are_written_and_logged(project):
         assert (folder / name).stat().st_size > 0, name
     uri = project.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    # reporting resumes the model's run (QF_MLFLOW_RUN_ID): the registered version carries its
-    # own report, and no separate reporting run exists.
+    # reporting logs into a run of its own linked to the model's run (docs/decisions/0011):
+    # the training run keeps its name and lineage; the report is found through the link.
     champion = client.get_model_version_by_alias("credit-score", "champion")
     run = client.get_run(champion.run_id)
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "data_science"  # resuming renamed it; the helper restores it
-    logged = {a.path for a in client.list_artifacts(champion.run_id, "reporting")}
+    assert run.info.run_name == "data_science"
+    assert not client.list_artifacts(champion.run_id, "reporting")
+    report_run = linked_runs(client, champion.run_id, "reporting")[0]  # newest
+    assert report_run.info.run_name == "reporting"
+    assert report_run.data.tags[MODEL_RUN_TAG] == champion.run_id
+    logged = {a.path for a in client.list_artifacts(report_run.info.run_id, "reporting")}
     assert {f"reporting/{n}" for n in REPORTS if n != "metrics.json"} <= logged
-    experiment = client.get_run(champion.run_id).info.experiment_id
-    assert not client.search_runs([experiment], "tags.mlflow.runName = 'reporting'")
 
 
 def test_ks_curve_matches_the_logged_ks(project):

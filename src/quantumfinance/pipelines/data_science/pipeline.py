@@ -10,7 +10,7 @@ from mlflow.types.schema import Array, ColSpec, Object, ParamSchema, ParamSpec, 
 
 from quantumfinance.contract import ApplicantContract
 
-from . import nodes
+from . import nodes, reference
 
 MODEL_NAME = "credit-score"
 INFERENCE_OUTPUT_COLUMNS = ("pd", "score", "band", "decision", "reason_codes")
@@ -198,6 +198,13 @@ def _training_nodes() -> list:
             ),
             outputs="scored_train_applicants",
             name="score_train_applicants",
+        ),
+        # What monitoring compares a scored book against, logged with the model's run.
+        node(
+            func=reference.development_reference,
+            inputs=["credit_model", "applicants_train_features", "scored_train_applicants"],
+            outputs="development_reference",
+            name="profile_development_sample",
         ),
     ]
 

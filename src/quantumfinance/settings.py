@@ -3,6 +3,7 @@
 from omegaconf.resolvers import oc
 
 from quantumfinance.config_loader import ProjectConfigLoader
+from quantumfinance.data_versions import DataVersionHooks
 from quantumfinance.hooks import ProvenanceAndPromotionHooks
 from quantumfinance.run_log import ModelLoggedHooks, RunLogHooks
 
@@ -19,5 +20,6 @@ CONFIG_LOADER_ARGS = {
 
 _RUN_LOG = RunLogHooks()
 # Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model;
-# one timed line per node and the model logging's time (conf/logging.yml keeps the rest quiet).
-HOOKS = (ProvenanceAndPromotionHooks(), _RUN_LOG, ModelLoggedHooks(_RUN_LOG))
+# one timed line per node and the model logging's time (conf/logging.yml keeps the rest quiet);
+# the exact data versions each run read and wrote (decision 0010).
+HOOKS = (ProvenanceAndPromotionHooks(), _RUN_LOG, ModelLoggedHooks(_RUN_LOG), DataVersionHooks())

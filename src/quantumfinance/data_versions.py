@@ -1,4 +1,4 @@
-"""What a run read and wrote, version by version, and how to get it back (decision record 0010).
+"""What a run read and wrote, version by version, and how to get it back (decision record 0012).
 
 On the stack every data layer lives in the versioned bucket `s3://data`: an overwrite keeps the
 earlier object versions. `DataVersionHooks` records, for each catalog dataset a run loads or saves

@@ -1,4 +1,4 @@
-"""A pickle backend whose bytes depend only on the model, not on the run (decision record 0010).
+"""A pickle backend whose bytes depend only on the model, not on the run (decision record 0012).
 
 Two fits of the same code, data and parameters pickled differently with plain `pickle`: each
 fitted optbinning object keeps how long its fit steps took (`_time_total`, `_time_solver`, …;

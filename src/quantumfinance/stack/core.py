@@ -98,6 +98,14 @@ class Stack:
             "KEDRO_DISABLE_TELEMETRY": "true",
         }
 
+    def worker_env(self) -> dict[str, str]:
+        """What a Dask worker needs to read and write a book on the S3 endpoint with s3fs (and
+        to reach the tracking server): `up` may run in a shell that never sourced .stack.env."""
+        env = self.env()
+        keys = ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION", "MLFLOW_TRACKING_URI")  # fmt: skip
+        return {key: env[key] for key in keys}
+
     def start(self) -> None:
         """Start in order of dependency; each step is a no-op when its process already runs."""
         self.postgres = start_postgres(
@@ -105,7 +113,7 @@ class Stack:
         )
         self.s3.start()
         self.mlflow.start()
-        self.dask.start()
+        self.dask.start(self.worker_env())
 
     def stop(self) -> None:
         """Stop in reverse order of dependency; each step touches only its own process."""

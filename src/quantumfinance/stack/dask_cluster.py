@@ -45,7 +45,9 @@ class DaskCluster:
         with Client(self.address, timeout=10) as client:
             return len(client.scheduler_info(n_workers=-1)["workers"])
 
-    def start(self) -> None:
+    def start(self, worker_env: dict[str, str] | None = None) -> None:
+        """Start the scheduler, then the workers with `worker_env` (the S3 endpoint and keys the
+        partitions read and write with); each step is a no-op when its process already runs."""
         dask = [str(Path(sys.executable).with_name("dask"))]
         if not self.scheduler.running():
             self.scheduler.spawn(
@@ -57,7 +59,8 @@ class DaskCluster:
             if not worker.running():
                 worker.spawn(
                     [*dask, "worker", self.address, "--host", HOST, "--nworkers", "1",
-                     "--nthreads", "1", "--no-dashboard", "--name", worker.name]
+                     "--nthreads", "1", "--no-dashboard", "--name", worker.name],
+                    env=worker_env,
                 )  # fmt: skip
         wait_for(lambda: self.connected_workers() >= self.workers, 90,
                  f"{self.workers} Dask workers on {self.address}",

@@ -16,6 +16,12 @@ CONFIG_LOADER_ARGS = {
     # `${oc.env:VAR,default}` is allowed outside credentials* so that conf/stack can point at
     # the endpoints given by `.stack.env` / `.env` without copying them into YAML.
     "custom_resolvers": {"oc.env": oc.env},
+    # Parameters merge deeply across envs. With Kedro's default (destructive: an env's top-level
+    # key replaces base's), `--params batch_scoring.partitions=4` under `--env stack` (which does
+    # not define batch_scoring) turned batch_scoring into {partitions: 4}, losing model_uri: the
+    # runtime params are merged into the env's files before the env replaces base. Every shipped
+    # env's parameters are identical under both strategies.
+    "merge_strategy": {"parameters": "soft"},
 }
 
 _RUN_LOG = RunLogHooks()

@@ -44,3 +44,20 @@ def test_stack_server_uri_is_untouched(monkeypatch):
 )
 def test_other_uris_are_kept(uri, tmp_path):
     assert anchored_uri(uri, tmp_path) == uri
+
+
+@pytest.mark.parametrize("env", ["local", "cards", "stack"])
+def test_a_runtime_param_overrides_one_key_in_any_env(env, monkeypatch):
+    """`kedro run --env stack --params batch_scoring.partitions=4` keeps batch_scoring's other
+    keys, although conf/stack does not define batch_scoring (it overrides only the storage)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "unused")
+    plain = project_loader(env)["parameters"]
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(REPO_ROOT / "conf"),
+        env=env,
+        runtime_params={"batch_scoring": {"partitions": 4}},
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    assert loader["parameters"]["batch_scoring"] == {**plain["batch_scoring"], "partitions": 4}
+    assert plain["batch_scoring"]["model_uri"].startswith("models:/")

@@ -150,10 +150,15 @@ def scored_table(
     return table
 
 
+def part_name(number: int) -> str:
+    """The file of partition ``number`` inside scored/ and quarantined/."""
+    return f"part-{number:05d}.parquet"
+
+
 def _write(table: pa_arrow.Table, folder: str, number: int, storage_options: dict) -> None:
     fs, root = url_to_fs(folder, **storage_options)
     fs.makedirs(root, exist_ok=True)
-    with fs.open(f"{root}/part-{number:05d}.parquet", "wb") as handle:
+    with fs.open(f"{root}/{part_name(number)}", "wb") as handle:
         pq.write_table(table, handle)
 
 
@@ -278,10 +283,19 @@ def commit_book(staging: str, output: str, manifest: dict[str, Any], options: di
     """Replace ``output`` by the staged book, then write the ``_SUCCESS`` manifest last."""
     fs, out = url_to_fs(output, **options)
     _, stage = url_to_fs(staging, **options)
+    fs.invalidate_cache()  # the workers wrote the staged files, not this process
     if fs.exists(out):
         fs.rm(out, recursive=True)
     fs.makedirs(out.rsplit("/", 1)[0], exist_ok=True)
-    fs.mv(stage, out, recursive=True)
+    # File by file, the names the partitions wrote: a recursive move of the folder copies what
+    # the store lists, and SeaweedFS lists its folders as keys that CopyObject cannot find.
+    for folder in ("scored", "quarantined"):
+        fs.makedirs(f"{out}/{folder}", exist_ok=True)
+    for number in range(manifest["partitions"]):
+        for folder in ("scored", "quarantined"):
+            name = f"{folder}/{part_name(number)}"
+            fs.mv(f"{stage}/{name}", f"{out}/{name}")
+    _discard(staging, options)
     with fs.open(f"{out}/{MARKER}", "w") as handle:
         json.dump(manifest, handle, indent=1, default=str)
 

@@ -1,6 +1,6 @@
 """batch_scoring and monitoring on the stack: the book read from and written to the S3 endpoint,
-the model loaded from the tracking server, the work on a real Dask scheduler with two workers
-named by QF_DASK_SCHEDULER (as `make stack-up` exports it)."""
+the model loaded from the tracking server, the work on the stack's own Dask scheduler and its two
+workers, named by QF_DASK_SCHEDULER in `.stack.env` (as `make stack-up` exports it)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import json
 import pandas as pd
 import pytest
 from distributed import Client
+from mlflow.tracking import MlflowClient
 
-from scripts.stack import Stack
+from quantumfinance.stack import Stack
 from tests.integration.conftest import kedro_run
-from tests.support.dask_cluster import dask_cluster
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 BOOK = "07_model_output/scored_book"
@@ -36,19 +36,20 @@ def _parquet(stack: Stack, keys: list[str]) -> pd.DataFrame:
 
 
 def test_book_scored_and_monitored_on_s3_with_the_stacks_dask(
-    stack: Stack, stack_env: dict[str, str], stack_project, tmp_path
+    stack: Stack, stack_env: dict[str, str], stack_project
 ) -> None:
-    with dask_cluster(tmp_path, env=stack_env) as cluster:
-        env = {**stack_env, "QF_DASK_SCHEDULER": cluster.address}
-        run = kedro_run(
-            stack_project, env, "--pipelines", "batch_scoring",
-            "--params", "batch_scoring.partitions=4",
-        )  # fmt: skip
-        assert run.returncode == 0, run.output[-6000:]
-        monitored = kedro_run(stack_project, env, "--pipelines", "monitoring")
-        with Client(cluster.address) as client:
-            workers = set(client.scheduler_info()["workers"])
-        assert monitored.returncode == 0, monitored.output[-6000:]
+    # The client only sourced .stack.env: the scheduler is the stack's, not one of the test's.
+    assert stack_env["QF_DASK_SCHEDULER"] == stack.dask.address
+    run = kedro_run(
+        stack_project, stack_env, "--pipelines", "batch_scoring",
+        "--params", "batch_scoring.partitions=4",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-6000:]
+    monitored = kedro_run(stack_project, stack_env, "--pipelines", "monitoring")
+    assert monitored.returncode == 0, monitored.output[-6000:]
+    with Client(stack.dask.address) as client:
+        workers = set(client.scheduler_info(n_workers=-1)["workers"])
+    assert len(workers) == 2, workers
     keys = _objects(stack, BOOK)
     assert f"{BOOK}/_SUCCESS" in keys
     manifest = json.loads(
@@ -61,6 +62,12 @@ def test_book_scored_and_monitored_on_s3_with_the_stacks_dask(
     assert manifest["partitions"] == 4
     # The stack's scheduler did the work, on both of its workers (not a LocalCluster).
     assert set(manifest["partitions_per_worker"]) == workers, manifest["partitions_per_worker"]
-    assert manifest["model"]["run_id"] and set(scored["model_run_id"]) == {
-        manifest["model"]["run_id"]
-    }
+    # The model is the registered version the tracking server resolves, and its run is there.
+    model = manifest["model"]
+    tracking = MlflowClient(stack_env["MLFLOW_TRACKING_URI"])
+    name, alias = model["requested"].removeprefix("models:/").split("@")
+    version = tracking.get_model_version_by_alias(name, alias)
+    assert model["uri"] == f"models:/{name}/{version.version}"
+    assert model["run_id"] == version.run_id
+    assert tracking.get_run(model["run_id"]).info.run_id == model["run_id"]
+    assert set(scored["model_run_id"]) == {model["run_id"]}

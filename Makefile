@@ -40,7 +40,7 @@ format: $(STAMP)  ## ruff format + autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-serve: $(STAMP)  ## API + Streamlit on the embedded default (ENV=<portfolio>), with a fresh demo key
+serve: $(STAMP)  ## API + Streamlit with a fresh demo key: the champion of MLFLOW_TRACKING_URI (source .stack.env), else the embedded default (ENV=<portfolio>)
 	$(BIN)/python -m scripts.serve $(if $(ENV),--env $(ENV))
 
 stack-up: $(STAMP)  ## no-Docker stack on 127.0.0.1 (PostgreSQL, S3 endpoint, MLflow server)

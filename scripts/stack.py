@@ -478,6 +478,9 @@ class Stack:
             "AWS_DEFAULT_REGION": REGION,
             "QF_S3_ENDPOINT_URL": self.s3.url,
             "QF_POSTGRES_DSN": self.postgres.dsn(),
+            # Decision audit next to the registry it points at: one SQL query walks from a
+            # request id to the training data (docs/operations.md, docs/decisions/0011).
+            "QF_AUDIT_DSN": self.postgres.dsn(),
             "QF_MODEL_URI": "models:/credit-score@champion",
             # MLflow's client retries 5xx for minutes by default; a dead backend should fail soon.
             "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",

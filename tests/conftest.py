@@ -28,6 +28,7 @@ from mlflow.tracking import _tracking_service
 from mlflow.tracking._model_registry import utils as registry_utils
 
 from quantumfinance.contract import ApplicantContract, load_contract
+from quantumfinance.lineage import MODEL_RUN_ENV
 from quantumfinance.pipeline_registry import register_pipelines
 from quantumfinance.registry import MODEL_NAME
 
@@ -131,10 +132,9 @@ def run_pipelines(
     model_run_id: str | None = None
     with mlflow_tracking(uri):
         for name in names:
-            # reporting logs into the model's run (mlflow.yml: run.id = QF_MLFLOW_RUN_ID), so a
-            # registered version carries its own plots; only around that session, as run_all does.
-            resume = model_run_id if name == "reporting" else None
-            with model_run(resume):
+            # A step after ds logs into its own run linked to the model's run (QF_MODEL_RUN_ID),
+            # as scripts/run_all.py does: the training run's lineage is never rewritten.
+            with model_run(model_run_id):
                 with KedroSession.create(
                     project_path=root, env=env, runtime_params=extra_params
                 ) as session:
@@ -152,23 +152,16 @@ def latest_model_run_id() -> str:
 
 @contextlib.contextmanager
 def model_run(run_id: str | None) -> Iterator[None]:
-    """Set QF_MLFLOW_RUN_ID for the block (unset when ``run_id`` is None), then restore it.
-
-    Resuming a run renames it after the resuming pipeline (MLflow's start_run passes the
-    run name): the original name is put back so the model's run still reads as the ds run.
-    """
-    saved = os.environ.pop("QF_MLFLOW_RUN_ID", None)
-    name = mlflow.MlflowClient().get_run(run_id).info.run_name if run_id else None
+    """Set QF_MODEL_RUN_ID (the training run later steps link to) for the block, then restore."""
+    saved = os.environ.pop(MODEL_RUN_ENV, None)
     if run_id:
-        os.environ["QF_MLFLOW_RUN_ID"] = run_id
+        os.environ[MODEL_RUN_ENV] = run_id
     try:
         yield
     finally:
-        os.environ.pop("QF_MLFLOW_RUN_ID", None)
+        os.environ.pop(MODEL_RUN_ENV, None)
         if saved is not None:
-            os.environ["QF_MLFLOW_RUN_ID"] = saved
-        if run_id:
-            mlflow.MlflowClient().update_run(run_id, name=name)
+            os.environ[MODEL_RUN_ENV] = saved
 
 
 def close_stale_mlflow_runs() -> None:

@@ -121,6 +121,10 @@ class ScoringClient:
         """Score many applicants in one call (the API's batch envelope)."""
         return self._request("POST", BATCH_PATH, json={"applicants": list(applicants)})
 
+    def monitoring(self) -> dict[str, Any]:
+        """The latest monitoring run per version of the served model (GET /v1/monitoring)."""
+        return self._request("GET", "/v1/monitoring")
+
     def get_bytes(self, path: str) -> bytes:
         """Fetch a binary resource the API serves (e.g. a reporting plot)."""
         response = self._send("GET", path, auth=True)

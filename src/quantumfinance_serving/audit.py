@@ -24,6 +24,10 @@ AUDIT_FIELDS = (
     "key_id",
     "model_name",
     "model_version",
+    "registry_uri",
+    "model_run_id",
+    "model_digest",
+    "contract_digest",
     "input_sha256",
     "pd",
     "score",
@@ -31,6 +35,19 @@ AUDIT_FIELDS = (
     "decision",
     "decided_at",
 )
+
+
+def audit_lineage(model: Any) -> dict[str, str | None]:
+    """What ties a decision to its model: the registry the version number belongs to, the
+    training run (-> git commit, dataset inputs), the digest of the artifacts as loaded and the
+    applicant contract's digest (docs/operations.md walks from a request id to the data hash)."""
+    identity = model.identity
+    return {
+        "registry_uri": identity.registry_uri,
+        "model_run_id": identity.run_id,
+        "model_digest": identity.artifact_digest,
+        "contract_digest": model.contract.digest,
+    }
 
 
 class AuditError(RuntimeError):
@@ -103,6 +120,10 @@ class PostgresAuditLog:
             key_id text NOT NULL,
             model_name text NOT NULL,
             model_version text,
+            registry_uri text,
+            model_run_id text,
+            model_digest char(64),
+            contract_digest char(64),
             input_sha256 char(64) NOT NULL,
             pd double precision NOT NULL,
             score integer NOT NULL,
@@ -111,6 +132,11 @@ class PostgresAuditLog:
             decided_at timestamptz NOT NULL
         );
         CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id);
+        -- a table created before decisions carried their lineage gains the columns
+        ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS registry_uri text;
+        ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS model_run_id text;
+        ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS model_digest char(64);
+        ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS contract_digest char(64);
     """
 
     def __init__(self, dsn: str) -> None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from slowapi.middleware import SlowAPIASGIMiddleware
 from starlette.routing import BaseRoute
@@ -20,7 +21,7 @@ from quantumfinance_serving.limits_middleware import MaxBodySizeMiddleware, MaxH
 from quantumfinance_serving.metrics import MetricsMiddleware, ServingMetrics
 from quantumfinance_serving.model_store import ModelNotReady, ModelStore
 from quantumfinance_serving.openapi import served_openapi
-from quantumfinance_serving.routes import health, model, scoring
+from quantumfinance_serving.routes import health, model, monitoring, scoring
 from quantumfinance_serving.scoring import MicroBatcher
 from quantumfinance_serving.security import (
     PROTECTED_PREFIX,
@@ -77,10 +78,13 @@ def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
     for "no route" and exempts it: the limit would silently never apply (laurentS/slowapi#281).
     tests/serving/test_hardening.py fails if that happens again."""
     for router in routers:
-        app.router.routes.extend(router.routes)
+        for route in router.routes:
+            if getattr(route, "endpoint", None) is None:  # e.g. a router nested in it
+                raise TypeError(f"{route!r} has no endpoint: slowapi would not limit it")
+            app.router.routes.append(route)
 
 
-def _exempt_outside_v1(limiter, routes: list[BaseRoute]) -> None:
+def _exempt_outside_v1(limiter: Limiter, routes: list[BaseRoute]) -> None:
     """One policy for exactly `/v1/*`: every other route is exempted (slowapi's public
     ``Limiter.exempt``, which registers the endpoint by module and name)."""
     for route in routes:
@@ -161,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_count=settings.max_header_count,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    _add_routes(app, scoring.router, model.router, health.router)
+    _add_routes(app, scoring.router, model.router, monitoring.router, health.router)
     if not settings.metrics_port:
         _add_routes(app, health.metrics_router)
     app.state.limiter = per_key_limiter(settings.rate_limit, settings.rate_limit_storage)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ class ModelIdentity:
     version: str | None
     alias: str | None
     run_id: str | None
+    registry_uri: str | None = None  # which registry the version number belongs to
+    artifact_digest: str | None = None  # sha256 of the artifacts as loaded (quantumfinance.lineage)
 
 
 # MLflow column types -> numpy dtype of the input frame; strings stay as pandas infers them.
@@ -255,6 +258,7 @@ def resolve(uri: str) -> ModelIdentity:
             version=str(version.version),
             alias=parsed.alias,
             run_id=version.run_id,
+            registry_uri=registry_identity(),
         )
     from mlflow.models import Model  # noqa: PLC0415
 
@@ -263,6 +267,13 @@ def resolve(uri: str) -> ModelIdentity:
     if mlmodel.exists():
         run_id = Model.load(str(mlmodel)).run_id
     return ModelIdentity(uri, uri, Path(uri.rstrip("/")).name, None, None, run_id)
+
+
+def registry_identity() -> str:
+    """The registry URI this process reads versions from, without any user:password part."""
+    import mlflow  # noqa: PLC0415
+
+    return re.sub(r"//[^/@]*@", "//", mlflow.get_registry_uri())
 
 
 def _run_metrics(run_id: str | None) -> dict[str, float]:
@@ -304,23 +315,31 @@ def run_plots(identity: ModelIdentity) -> dict[str, bytes]:
 
     from mlflow import MlflowClient  # noqa: PLC0415
 
+    from quantumfinance.lineage import linked_runs  # noqa: PLC0415
+
     client = MlflowClient()
+    try:  # reporting logs into its own run, linked to the model's (docs/decisions/0011)
+        linked = [r.info.run_id for r in linked_runs(client, identity.run_id, "reporting")[:1]]
+    except Exception as exc:  # noqa: BLE001 - display data: absence is fine
+        logger.info("runs linked to %s: %s", identity.run_id, exc)
+        linked = []
+    source = linked[0] if linked else identity.run_id  # models trained before the split
     plots: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="qf-plots-") as tmp:
         for plot in REPORTING_PLOTS:
             try:
-                local = client.download_artifacts(identity.run_id, plot.artifact_path, tmp)
+                local = client.download_artifacts(source, plot.artifact_path, tmp)
                 content = Path(local).read_bytes()
             except Exception as exc:  # noqa: BLE001 - not logged (e.g. no reporting run yet)
-                logger.info("%s of run %s: %s", plot.artifact_path, identity.run_id, exc)
+                logger.info("%s of run %s: %s", plot.artifact_path, source, exc)
                 continue
             if content.startswith(PNG_SIGNATURE):
                 plots[plot.name] = content
             else:
-                logger.warning("%s of run %s is not a PNG", plot.artifact_path, identity.run_id)
+                logger.warning("%s of run %s is not a PNG", plot.artifact_path, source)
     missing = [p.artifact_path for p in REPORTING_PLOTS if p.name not in plots]
     if missing:
-        logger.warning("run %s serves without %s", identity.run_id, ", ".join(missing))
+        logger.warning("run %s serves without %s", source, ", ".join(missing))
     return plots
 
 
@@ -354,11 +373,17 @@ def load(uri: str, use_fast_path: bool) -> LoadedModel:
 
     import mlflow  # noqa: PLC0415
 
+    from quantumfinance.lineage import directory_sha256  # noqa: PLC0415
+
     identity = resolve(uri)
+    # Downloaded first (as load_model would), so that the audit can name the digest of the
+    # exact bytes served; MLflow's own temp copy lives until the process ends.
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=identity.load_uri))
+    identity = replace(identity, artifact_digest=directory_sha256(local))
     with ThreadPoolExecutor(1, thread_name_prefix="model-run") as helper:
         metrics = helper.submit(_run_metrics, identity.run_id)
         plots = helper.submit(run_plots, identity)
-        pyfunc = mlflow.pyfunc.load_model(identity.load_uri)
+        pyfunc = mlflow.pyfunc.load_model(str(local))
         contract = served_contract(pyfunc, identity.load_uri)
         layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
         fast_path = None

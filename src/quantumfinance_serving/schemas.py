@@ -279,6 +279,13 @@ class ModelInfo(BaseModel):
     contract_digest: str = Field(
         description="SHA-256 of the contract's canonical JSON: changes exactly when it does"
     )
+    registry_uri: str | None = Field(None, description="Registry the version belongs to")
+    artifact_digest: str | None = Field(None, description="SHA-256 of the served artifacts")
+    alias_version: str | None = Field(
+        None, description="Version the followed alias pointed at when last checked"
+    )
+    alias_in_sync: bool = Field(True, description="False when the served version is not it")
+    alias_out_of_sync_reason: str | None = Field(None, description="Why they differ")
 
 
 class Status(BaseModel):

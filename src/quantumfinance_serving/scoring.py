@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from quantumfinance_serving.audit import AuditError, AuditLog
+from quantumfinance_serving.audit import AuditError, AuditLog, audit_lineage
 from quantumfinance_serving.model_store import LoadedModel, applicants_frame
 
 logger = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class MicroBatcher:
         results = _results(frame)
         now = dt.datetime.now(dt.UTC).isoformat()
         identity = model.identity
+        lineage = audit_lineage(model)
         records, outcome, start = [], [], 0
         for job in jobs:
             mine = results[start : start + len(job.applicants)]
@@ -132,6 +133,7 @@ class MicroBatcher:
                         "key_id": job.key_id,
                         "model_name": identity.name,
                         "model_version": identity.version,
+                        **lineage,
                         "input_sha256": model.input_hash(applicant),
                         "pd": result["pd"],
                         "score": result["score"],

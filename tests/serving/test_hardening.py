@@ -230,6 +230,7 @@ def test_one_budget_covers_exactly_the_v1_routes(settings_of, keys):
         ("GET", "/v1/model"): lambda: client.get("/v1/model", headers=admin),
         ("GET", "/v1/model/plots/{name}"): lambda: client.get("/v1/model/plots/roc", headers=admin),
         ("POST", "/v1/admin/reload"): lambda: client.post("/v1/admin/reload", headers=admin),
+        ("GET", "/v1/monitoring"): lambda: client.get("/v1/monitoring", headers=admin),
     }
     served = {
         (method, route.path)

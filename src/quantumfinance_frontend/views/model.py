@@ -123,9 +123,10 @@ with friendly_errors():
     else:
         st.info("No performance plots were published for this model.")
         operator_details(
-            f"Run `{info.get('run_id') or '?'}` has no `reporting/*.png` artifacts, or the model "
-            "is served from a local directory. `make run` logs them into the model's run "
-            "(`kedro run --pipelines=reporting` with `QF_MLFLOW_RUN_ID=<run id>`)."
+            f"Run `{info.get('run_id') or '?'}` has no linked reporting run with "
+            "`reporting/*.png` artifacts, or the model is served from a local directory. "
+            "`make run` logs them in a reporting run linked to the model's run "
+            "(`QF_MODEL_RUN_ID=<run id> kedro run --pipelines=reporting`)."
         )
     if info.get("metrics"):
         show_metric_table(info["metrics"])

@@ -1,0 +1,66 @@
+"""batch_scoring and monitoring on the stack: the book read from and written to the S3 endpoint,
+the model loaded from the tracking server, the work on a real Dask scheduler with two workers
+named by QF_DASK_SCHEDULER (as `make stack-up` exports it)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+from distributed import Client
+
+from scripts.stack import Stack
+from tests.integration.conftest import kedro_run
+from tests.support.dask_cluster import dask_cluster
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+BOOK = "07_model_output/scored_book"
+
+
+def _objects(stack: Stack, prefix: str) -> list[str]:
+    pages = (
+        stack.s3.client().get_paginator("list_objects_v2").paginate(Bucket="data", Prefix=prefix)
+    )
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def _parquet(stack: Stack, keys: list[str]) -> pd.DataFrame:
+    client = stack.s3.client()
+    frames = [
+        pd.read_parquet(io.BytesIO(client.get_object(Bucket="data", Key=k)["Body"].read()))
+        for k in keys
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_book_scored_and_monitored_on_s3_with_the_stacks_dask(
+    stack: Stack, stack_env: dict[str, str], stack_project, tmp_path
+) -> None:
+    with dask_cluster(tmp_path, env=stack_env) as cluster:
+        env = {**stack_env, "QF_DASK_SCHEDULER": cluster.address}
+        run = kedro_run(
+            stack_project, env, "--pipelines", "batch_scoring",
+            "--params", "batch_scoring.partitions=4",
+        )  # fmt: skip
+        assert run.returncode == 0, run.output[-6000:]
+        monitored = kedro_run(stack_project, env, "--pipelines", "monitoring")
+        with Client(cluster.address) as client:
+            workers = set(client.scheduler_info()["workers"])
+        assert monitored.returncode == 0, monitored.output[-6000:]
+    keys = _objects(stack, BOOK)
+    assert f"{BOOK}/_SUCCESS" in keys
+    manifest = json.loads(
+        stack.s3.client().get_object(Bucket="data", Key=f"{BOOK}/_SUCCESS")["Body"].read()
+    )
+    scored = _parquet(stack, [k for k in keys if k.startswith(f"{BOOK}/scored/")])
+    quarantined = _parquet(stack, [k for k in keys if k.startswith(f"{BOOK}/quarantined/")])
+    book = _parquet(stack, ["05_model_input/applicants_test.parquet"])
+    assert len(scored) + len(quarantined) == len(book) == manifest["rows_in"]
+    assert manifest["partitions"] == 4
+    # The stack's scheduler did the work, on both of its workers (not a LocalCluster).
+    assert set(manifest["partitions_per_worker"]) == workers, manifest["partitions_per_worker"]
+    assert manifest["model"]["run_id"] and set(scored["model_run_id"]) == {
+        manifest["model"]["run_id"]
+    }

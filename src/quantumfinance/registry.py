@@ -96,7 +96,6 @@ def collect_evidence(
     """The gate's evidence: the current champion (if any) scores the candidate's test rows."""
     import mlflow  # noqa: PLC0415 - only the gate loads a champion
     import numpy as np  # noqa: PLC0415
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
     champion = _alias_version(client, name, CHAMPION)
     champion_scored, problem = None, None
@@ -104,7 +103,7 @@ def collect_evidence(
         try:
             model = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
             champion_scored = model.predict(applicants)
-        except (MlflowException, OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # noqa: BLE001 - e.g. a champion pickled by older node code
             problem = f"champion v{champion.version} cannot score the evaluation rows: {exc}"
     return GateEvidence(
         np.asarray(observed, dtype="int64"), scored, champion_scored, problem, contract_digest

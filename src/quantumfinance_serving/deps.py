@@ -21,13 +21,14 @@ from quantumfinance_serving.settings import Settings
 
 
 def require_key(request: Request, _: Annotated[str | None, Security(api_key_header)]) -> str:
-    """The caller's key id. GuardMiddleware has checked the key and the rate limit of every
-    `/v1/*` request before its body was read; the Security parameter documents the header."""
+    """The caller's key id. GuardMiddleware has checked the key, and slowapi's middleware the
+    per-key limit, of every `/v1/*` request before its body was read; the Security parameter
+    documents the header."""
     return established_key(request)
 
 
 KeyId = Annotated[str, Depends(require_key)]
-LimitedKeyId = KeyId  # one limit policy for all of /v1/*, applied by GuardMiddleware
+LimitedKeyId = KeyId  # one limit policy for all of /v1/*, applied by SlowAPIASGIMiddleware
 
 
 def require_admin(request: Request, key_id: KeyId) -> str:

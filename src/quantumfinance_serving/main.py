@@ -6,9 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
+from slowapi.middleware import SlowAPIASGIMiddleware
+from starlette.routing import BaseRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from quantumfinance.contract import ContractError
@@ -19,7 +23,14 @@ from quantumfinance_serving.model_store import ModelNotReady, ModelStore
 from quantumfinance_serving.openapi import served_openapi
 from quantumfinance_serving.routes import health, model, monitoring, scoring
 from quantumfinance_serving.scoring import MicroBatcher
-from quantumfinance_serving.security import GuardMiddleware, KeyRing, MovingWindow
+from quantumfinance_serving.security import (
+    PROTECTED_PREFIX,
+    GuardMiddleware,
+    KeyRing,
+    MovingWindow,
+    per_key_limiter,
+    rate_limit_exceeded,
+)
 from quantumfinance_serving.settings import Settings
 
 logger = logging.getLogger("quantumfinance_serving")
@@ -56,6 +67,30 @@ def _start_metrics_port(settings: Settings, metrics: ServingMetrics):
 
     server, _ = start_http_server(settings.metrics_port, settings.host, metrics.registry)
     return server
+
+
+def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
+    """The routers' own route objects placed on the app itself (their "/v1" prefix is part of
+    each route's path already), not behind ``include_router``.
+
+    Since FastAPI 0.137 ``include_router`` puts a wrapper in ``app.routes`` with no
+    ``endpoint``; slowapi 0.1.10's middleware finds a request's route there, takes "no endpoint"
+    for "no route" and exempts it: the limit would silently never apply (laurentS/slowapi#281).
+    tests/serving/test_hardening.py fails if that happens again."""
+    for router in routers:
+        for route in router.routes:
+            if getattr(route, "endpoint", None) is None:  # e.g. a router nested in it
+                raise TypeError(f"{route!r} has no endpoint: slowapi would not limit it")
+            app.router.routes.append(route)
+
+
+def _exempt_outside_v1(limiter: Limiter, routes: list[BaseRoute]) -> None:
+    """One policy for exactly `/v1/*`: every other route is exempted (slowapi's public
+    ``Limiter.exempt``, which registers the endpoint by module and name)."""
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        if endpoint is not None and not getattr(route, "path", "").startswith(PROTECTED_PREFIX):
+            limiter.exempt(endpoint)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -108,13 +143,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ModelNotReady, _not_ready)
     app.add_exception_handler(AuditError, _audit_failed)
     app.add_exception_handler(ContractError, _refused_by_model)
-    # Added innermost first: metrics -> header cap -> trusted proxy headers -> key and limit ->
-    # body cap.
+    app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded)
+    # Added innermost first: metrics -> header cap -> trusted proxy headers -> key (ours) ->
+    # per-key limit (slowapi, only authenticated /v1/* requests get here) -> body cap. Neither
+    # the key check nor the limit reads the body.
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SlowAPIASGIMiddleware)
     app.add_middleware(
         GuardMiddleware,
         keyring=KeyRing(settings.key_hashes),
-        rate_limit=MovingWindow(settings.rate_limit, settings.rate_limit_storage, "qf-key"),
         failed_auth=MovingWindow(
             settings.auth_failure_limit, settings.rate_limit_storage, "qf-auth-fail"
         ),
@@ -128,11 +165,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_count=settings.max_header_count,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(scoring.router)
-    app.include_router(model.router)
-    app.include_router(monitoring.router)
-    app.include_router(health.router)
+    _add_routes(app, scoring.router, model.router, monitoring.router, health.router)
     if not settings.metrics_port:
-        app.include_router(health.metrics_router)
+        _add_routes(app, health.metrics_router)
+    app.state.limiter = per_key_limiter(settings.rate_limit, settings.rate_limit_storage)
+    _exempt_outside_v1(app.state.limiter, app.routes)
     app.openapi = served_openapi(app, store, settings.max_batch)  # type: ignore[method-assign]
     return app

@@ -1,10 +1,12 @@
-"""API-key authentication and the one limit policy of `/v1/*`, enforced before any body byte.
+"""API-key authentication before any body byte, and the one limit policy of `/v1/*`.
 
 `GuardMiddleware` is pure ASGI and sits in front of the routes: for a `/v1/*` request it checks
-`x-api-key` and the key's moving-window limit from the headers alone, and answers 401/429 without
-ever calling `receive` (so a hostile body is never read, let alone parsed). The routes declare the
-key as a dependency only so that it appears in the OpenAPI document; they read what the
-middleware established.
+`x-api-key` from the headers alone and answers 401 (or the failed-key throttle's 429) without
+ever calling `receive`, so a hostile body is never read, let alone parsed. It leaves the key id
+in ``scope["state"]``, where slowapi's `SlowAPIASGIMiddleware` (inside it, see main.py) finds it
+through ``key_id_of`` and enforces the per-key moving-window limit, still before the body. The
+routes declare the key as a dependency only so that it appears in the OpenAPI document; they
+read what the middleware established.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import secrets
 import time
 
 from fastapi import HTTPException, Request, status
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -57,16 +62,16 @@ class KeyRing:
 
 
 class MovingWindow:
-    """One moving-window policy (limits' public API): ``allow`` counts a hit if under the limit."""
+    """A moving-window budget per client address (limits' public API), for failed key attempts.
+
+    It stays on `limits` directly rather than slowapi: it must answer before authentication,
+    keyed by address, on requests that slowapi (which limits authenticated keys per route)
+    never sees."""
 
     def __init__(self, limit: str, storage_uri: str, namespace: str) -> None:
         self.items: list[RateLimitItem] = parse_many(limit)
         self.namespace = namespace
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
-
-    def allow(self, identity: str) -> bool:
-        """Count one request of ``identity``; False (nothing counted) when over any limit."""
-        return all([self._limiter.hit(item, self.namespace, identity) for item in self.items])
 
     def over(self, identity: str) -> bool:
         """True when ``identity`` is at its limit now (nothing counted)."""
@@ -75,21 +80,6 @@ class MovingWindow:
     def hit(self, identity: str) -> None:
         for item in self.items:
             self._limiter.hit(item, self.namespace, identity)
-
-    def headers(self, identity: str) -> list[tuple[bytes, bytes]]:
-        """X-RateLimit-Limit/-Remaining/-Reset of the tightest limit, and Retry-After when
-        none remain."""
-        item = self.items[0]
-        stats = self._limiter.get_window_stats(item, self.namespace, identity)
-        wait = max(1, int(stats.reset_time - time.time()) + 1)
-        headers = [
-            (b"x-ratelimit-limit", str(item.amount).encode()),
-            (b"x-ratelimit-remaining", str(max(stats.remaining, 0)).encode()),
-            (b"x-ratelimit-reset", str(int(stats.reset_time)).encode()),
-        ]
-        if stats.remaining <= 0:
-            headers.append((b"retry-after", str(wait).encode()))
-        return headers
 
     def retry_after(self, identity: str) -> int:
         stats = self._limiter.get_window_stats(self.items[0], self.namespace, identity)
@@ -124,14 +114,14 @@ async def send_json(
 
 
 class GuardMiddleware:
-    """Authenticates every `/v1/*` request and applies the per-key limit, from headers only.
+    """Authenticates every `/v1/*` request from its headers only, before any body byte.
 
     * missing or unknown key: 401 (the body is never read); from an address past
       QF_AUTH_FAILURE_LIMIT failures: 429. A valid key is never refused by that throttle, so
       failures from a shared or spoofed address cannot lock out a valid key (keys carry 256
       random bits: the throttle sheds load, it is not what makes guessing hopeless).
-    * over QF_RATE_LIMIT (moving window, per key id, one budget for all `/v1/*` routes): 429
-      with Retry-After.
+    * a valid key's id goes to ``scope["state"]["key_id"]``; the per-key QF_RATE_LIMIT is
+      slowapi's (main.py), which only authenticated `/v1/*` requests reach.
     * other paths pass; a valid key on them is still identified (``/ready`` shows details to
       key holders only, ``/metrics`` may require one).
 
@@ -143,13 +133,11 @@ class GuardMiddleware:
         self,
         app: ASGIApp,
         keyring: KeyRing,
-        rate_limit: MovingWindow,
         failed_auth: MovingWindow,
         keyed_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.keyring = keyring
-        self.rate_limit = rate_limit
         self.failed_auth = failed_auth
         self.keyed_paths = keyed_paths
 
@@ -168,26 +156,7 @@ class GuardMiddleware:
         if key_id is None:
             await self._refuse(scope, send, missing=not presented)
             return
-        if not path.startswith(PROTECTED_PREFIX):  # e.g. /metrics: keyed, not rate limited
-            await self.app(scope, receive, send)
-            return
-        if not self.rate_limit.allow(key_id):
-            await send_json(
-                send,
-                429,
-                f"rate limit exceeded ({self.rate_limit.items[0]} per API key); retry after the "
-                "wait",
-                self.rate_limit.headers(key_id),
-            )
-            return
-        limit_headers = self.rate_limit.headers(key_id)
-
-        async def send_with_limits(message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *limit_headers]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_limits)
+        await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, missing: bool) -> None:
         client = client_host(scope)
@@ -212,6 +181,47 @@ class GuardMiddleware:
 def client_host(scope: Scope) -> str:
     client = scope.get("client")
     return client[0] if client else "unknown"
+
+
+def key_id_of(request: Request) -> str:
+    """slowapi's key function: the key id GuardMiddleware established (requests it lets
+    through to `/v1/*` always have one)."""
+    return request.state.key_id
+
+
+def per_key_limiter(limit: str, storage_uri: str) -> Limiter:
+    """slowapi's limiter of the one `/v1/*` policy: ``limit`` per key id, moving window.
+
+    An application limit (slowapi scope "global") is one budget per key shared by every route
+    it is not exempted from; a default limit would give each URL its own budget (each plot
+    name, the batch route) and so several times the limit per key."""
+    return Limiter(
+        key_func=key_id_of,
+        application_limits=[limit],
+        strategy="moving-window",
+        storage_uri=storage_uri,
+        headers_enabled=True,
+    )
+
+
+def rate_limit_exceeded(request: Request, exc: RateLimitExceeded) -> JSONResponse:
+    """429 for slowapi's RateLimitExceeded: Retry-After and the X-RateLimit-* headers of the
+    limit that refused (slowapi records it in ``request.state.view_rate_limit``); the
+    connection closes, as the unread body is discarded."""
+    limiter: Limiter = request.app.state.limiter
+    item, args = request.state.view_rate_limit
+    stats = limiter.limiter.get_window_stats(item, *args)
+    return JSONResponse(
+        {"detail": f"rate limit exceeded ({exc.detail} per API key); retry after the wait"},
+        status_code=429,
+        headers={
+            "Retry-After": str(max(1, int(stats.reset_time - time.time()) + 1)),
+            "X-RateLimit-Limit": str(item.amount),
+            "X-RateLimit-Remaining": str(max(stats.remaining, 0)),
+            "X-RateLimit-Reset": str(int(stats.reset_time)),
+            "Connection": "close",
+        },
+    )
 
 
 def require_key(request: Request) -> str:

@@ -201,6 +201,56 @@ def test_moving_window_accepts_no_more_than_the_limit_in_any_window(settings_of,
     assert len(accepted) > 2 * limit  # the window moved on: later requests were accepted again
 
 
+def test_over_the_limit_8_mb_body_is_refused_without_reading_it(settings_of, keys):
+    app = stub_app(settings_of(rate_limit="1/minute"), shipped_contract("base"))
+    counter = BodyReadCounter(app)
+    client = TestClient(counter)
+    valid = {"content-type": "application/json", "x-api-key": keys.valid}
+    first = client.post("/v1/score/batch", content=b'{"applicants": []}', headers=valid)
+    assert first.status_code == 422 and counter.bytes == len(b'{"applicants": []}')
+    read_before = (counter.calls, counter.bytes)
+    body = b'{"applicants": [' + b" " * (8 * MIB - 100) + b"]}"  # under QF_MAX_BODY_BYTES
+    for path in ("/v1/score", "/v1/score/batch"):
+        over = client.post(path, content=body, headers=valid)
+        assert over.status_code == 429, over.text
+        assert int(over.headers["Retry-After"]) >= 1
+        assert over.headers["connection"] == "close"
+    assert (counter.calls, counter.bytes) == read_before, "the body was read over the limit"
+
+
+def test_one_budget_covers_exactly_the_v1_routes(settings_of, keys):
+    app = stub_app(settings_of(rate_limit="1/minute"), shipped_contract("base"))
+    client = TestClient(app)
+    admin = {"x-api-key": keys.admin}  # an admin key may call every /v1/* route
+    calls = {
+        ("POST", "/v1/score"): lambda: client.post("/v1/score", json={}, headers=admin),
+        ("POST", "/v1/score/batch"): lambda: client.post(
+            "/v1/score/batch", json={"applicants": []}, headers=admin
+        ),
+        ("GET", "/v1/model"): lambda: client.get("/v1/model", headers=admin),
+        ("GET", "/v1/model/plots/{name}"): lambda: client.get("/v1/model/plots/roc", headers=admin),
+        ("POST", "/v1/admin/reload"): lambda: client.post("/v1/admin/reload", headers=admin),
+        ("GET", "/v1/monitoring"): lambda: client.get("/v1/monitoring", headers=admin),
+    }
+    served = {
+        (method, route.path)
+        for route in app.routes
+        if getattr(route, "path", "").startswith("/v1/")
+        for method in getattr(route, "methods", ())
+    }
+    assert served == set(calls), "a /v1/* route this test does not cover"
+    assert client.get("/v1/model", headers=admin).status_code == 200  # the key's one request
+    for route, call in calls.items():
+        response = call()
+        assert response.status_code == 429, (route, response.status_code, response.text)
+    # the same key, over its budget, still reaches everything outside /v1/*
+    for path in ("/health", "/ready", "/metrics", "/docs", "/openapi.json"):
+        for _ in range(3):
+            response = client.get(path, headers=admin)
+            assert response.status_code in {200, 503}, (path, response.status_code)
+            assert "x-ratelimit-limit" not in response.headers, path
+
+
 def _metric(text: str, name: str) -> float:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

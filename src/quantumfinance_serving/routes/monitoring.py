@@ -11,9 +11,9 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from starlette.concurrency import run_in_threadpool
 
 from quantumfinance_serving.deps import KeyId, StoreDep
@@ -31,14 +31,12 @@ NAME_TAG, VERSION_TAG, STATUS_TAG = (
 MAX_RUNS = 200  # newest monitoring runs looked at
 
 
-def latest_monitoring(model_name: str, version: str | None = None) -> list[dict[str, Any]]:
+def latest_monitoring(model_name: str) -> list[dict[str, Any]]:
     """The newest monitoring run's summary per model version (newest version first)."""
     from mlflow import MlflowClient  # noqa: PLC0415 - heavy import, as the model store does
 
     client = MlflowClient()
     where = f"tags.`{NAME_TAG}` = '{model_name}' and tags.`{STATUS_TAG}` != ''"
-    if version:
-        where += f" and tags.`{VERSION_TAG}` = '{version}'"
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(
         experiments, where, max_results=MAX_RUNS, order_by=["attributes.start_time DESC"]
@@ -68,13 +66,12 @@ def latest_monitoring(model_name: str, version: str | None = None) -> list[dict[
 async def get_monitoring(
     _: KeyId,
     store: StoreDep,
-    model_version: Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$")] = None,
 ) -> dict:
     """Latest monitoring run per version of the served model: status, figures with thresholds,
     back-test and score distributions (development sample vs book)."""
     name = store.get().identity.name
     try:
-        runs = await run_in_threadpool(latest_monitoring, name, model_version)
+        runs = await run_in_threadpool(latest_monitoring, name)
     except Exception as exc:
         logger.warning("monitoring runs of %s unavailable: %s", name, exc)
         raise HTTPException(

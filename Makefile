@@ -10,7 +10,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: help install run test lint format serve stack-up stack-down bench viz jupyter clean
+.PHONY: help install run test lint format serve stack-up stack-down repro data-push bench viz jupyter clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -40,14 +40,20 @@ format: $(STAMP)  ## ruff format + autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-serve: $(STAMP)  ## API + Streamlit on the embedded default (ENV=<portfolio>), with a fresh demo key
+serve: $(STAMP)  ## API + Streamlit with a fresh demo key: the champion of MLFLOW_TRACKING_URI (source .stack.env), else the embedded default (ENV=<portfolio>)
 	$(BIN)/python -m scripts.serve $(if $(ENV),--env $(ENV))
 
-stack-up: $(STAMP)  ## no-Docker stack on 127.0.0.1 (PostgreSQL, S3 endpoint, MLflow server)
-	$(BIN)/python -m scripts.stack up
+stack-up: $(STAMP)  ## no-Docker stack on 127.0.0.1 (PostgreSQL, durable S3, MLflow server, Dask)
+	$(BIN)/python -m quantumfinance.stack up
 
 stack-down: $(STAMP)  ## stop exactly the processes stack-up started
-	$(BIN)/python -m scripts.stack down
+	$(BIN)/python -m quantumfinance.stack down
+
+repro: $(STAMP)  ## dvc repro: re-run the stale DVC stages, update dvc.lock (commit it)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+data-push: $(STAMP)  ## dvc push that fails when a tracked output did not reach the remote
+	$(BIN)/python -m quantumfinance.data_versions push
 
 bench: $(STAMP)  ## benchmarks -> docs/benchmarks.md
 	$(BIN)/python -m benchmarks

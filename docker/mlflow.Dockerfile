@@ -1,22 +1,20 @@
 # syntax=docker/dockerfile:1
-# MLflow tracking server (PostgreSQL backend, artifacts proxied to MinIO); locked deps.
-FROM python:3.11-slim-bookworm
+# MLflow tracking server (PostgreSQL backend, artifacts proxied to MinIO): only the locked
+# dependency group `tracking-server` (mlflow, psycopg, boto3), not the project.
+FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/opt/venv PATH=/opt/venv/bin:$PATH \
-    KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
-# uv at the version uv.lock itself pins (PyPI only: no other registry needed).
+    DO_NOT_TRACK=1
 RUN pip install --no-cache-dir "uv==0.13.9"
 WORKDIR /app
 
-# Dependencies first (cached until the lock changes), then the project itself.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
-COPY src ./src
-COPY conf ./conf
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-install-project --only-group tracking-server
+COPY docker/pg_uri.py /usr/local/bin/pg-uri
+RUN chmod 0755 /usr/local/bin/pg-uri && sed -i '1i #!/usr/bin/env python' /usr/local/bin/pg-uri
 
-RUN useradd --create-home --uid 10001 app && mkdir -p data && chown -R app /app/data
+RUN useradd --create-home --uid 10001 app
 USER app
 EXPOSE 5000
 CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000"]

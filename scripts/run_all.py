@@ -1,9 +1,9 @@
 """`make run`: ingest -> data_engineering -> data_science -> reporting on the embedded default.
 
 Each pipeline runs as its own `kedro run` (so `ds` logs and registers its model: a summed
-`__default__` cannot, kedro-mlflow issue 690). `reporting` runs with QF_MLFLOW_RUN_ID = the
-ds run's id (conf/base/mlflow.yml `tracking.run.id`), so its plots and tables are logged into
-the registered model's own run, where the API finds them. Then prints AUC, KS, the registered version,
+`__default__` cannot, kedro-mlflow issue 690). `reporting` logs into a run of its own, tagged
+`quantumfinance.model_run_id` = the ds run's id (QF_MODEL_RUN_ID): the training run's lineage is
+written once and never rewritten; the API finds the plots through that link. Then prints AUC, KS, the registered version,
 whether the promotion gate made it champion, and where the report is.
 
     python -m scripts.run_all [--project PATH] [--env ENV] [--params k=v,...]
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from quantumfinance.lineage import MODEL_RUN_ENV
 from quantumfinance.registry import (
     MODEL_NAME,
     project_data_root,
@@ -31,12 +32,14 @@ from quantumfinance.registry import (
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ("ingest", "data_engineering", "data_science", "reporting")
+# The run log is conf/logging.yml's: MLflow's records go through it, not MLflow's own handler.
+QUIET_LIBRARIES = {"MLFLOW_CONFIGURE_LOGGING": "false"}
 
 
 def run_pipeline(
     project: Path, name: str, env: str | None, params: str | None, run_id: str | None = None
 ) -> None:
-    """One `kedro run --pipelines=name` in the project folder (into MLflow run `run_id` if given)."""
+    """One `kedro run --pipelines=name` in the project folder (linked to training run `run_id`)."""
     kedro = Path(sys.executable).with_name("kedro")
     args = [str(kedro), "run", f"--pipelines={name}"]
     args += [f"--env={env}"] if env else []
@@ -46,10 +49,10 @@ def run_pipeline(
     # The venv's bin first: MLflow exports the model's requirements with the project's `uv`
     # (uv.lock); without it on PATH it falls back to inferring them, a ~40 s pause per model.
     path = os.pathsep.join([str(kedro.parent), os.environ.get("PATH", "")])
-    env_vars = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PATH": path}
-    env_vars.pop("QF_MLFLOW_RUN_ID", None)  # a stray value would merge unrelated runs
+    env_vars = {**os.environ, **QUIET_LIBRARIES, "KEDRO_DISABLE_TELEMETRY": "true", "PATH": path}
+    env_vars.pop(MODEL_RUN_ENV, None)  # a stray value would link to an unrelated model
     if run_id:
-        env_vars["QF_MLFLOW_RUN_ID"] = run_id
+        env_vars[MODEL_RUN_ENV] = run_id
     if subprocess.run(args, cwd=project, env=env_vars, check=False).returncode != 0:
         raise SystemExit(f"`kedro run --pipelines={name}` failed; see the log above")
 
@@ -84,7 +87,8 @@ def summary(project: Path, env: str | None) -> str:
             f"Test AUC / KS:    {metrics['test_auc']:.4f} / {metrics['test_ks']:.4f}",
             f"Registered:       {MODEL_NAME} v{version.version} ({uri})",
             f"Promotion:        {outcome} v{champion} - {version.tags.get('promotion_reason', '')}",
-            f"Report:           {reports / 'model_card.md'} (also in run {version.run_id})",
+            f"Report:           {reports / 'model_card.md'} (also in the reporting run linked to "
+            f"{version.run_id})",
             "",
         ]
     )
@@ -100,15 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     client, _ = registry_client(args.project, args.env)
     model_run_id = None
     for name in PIPELINES:
-        resume = model_run_id if name == "reporting" else None
-        run_pipeline(args.project, name, args.env, args.params, resume)
+        run_pipeline(args.project, name, args.env, args.params, model_run_id)
         if name == "data_science":
             model_run_id = latest_model_run_id(client)
-            ds_run_name = client.get_run(model_run_id).info.run_name
-        if resume:
-            # Resuming renames the run after the resuming pipeline (MLflow's start_run passes
-            # the run name): put the ds name back so the model's run reads as the training run.
-            client.update_run(resume, name=ds_run_name)
     sys.stdout.write(summary(args.project, args.env))
     return 0
 

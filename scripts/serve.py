@@ -1,14 +1,18 @@
-"""`make serve`: the scoring API and the Streamlit demo on the embedded default, with a demo key.
+"""`make serve`: the scoring API and the Streamlit demo, with a demo key.
 
-Uses the local MLflow store (sqlite:///mlflow.db in the repo root; `--env cards` or
-`make serve ENV=cards`: that portfolio env's store) and the registered `credit-score@champion`. A fresh key is minted on every start; only its hash reaches the API.
-Ctrl-C stops both processes.
+Serves `credit-score@champion` from the registry the environment names: `--store PATH` (a local
+sqlite store), else `--env ENV` (`make serve ENV=cards`: that env's mlflow.yml), else
+`MLFLOW_TRACKING_URI` (set by `source .stack.env`: the stack's tracking server), else the
+embedded default sqlite:///mlflow.db in the repo root. The banner says which. `QF_AUDIT_DSN`, if
+set, sends the decision audit to PostgreSQL. A fresh key is minted on every start; only its hash
+reaches the API. Ctrl-C stops both processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,32 +30,42 @@ MODEL_URI = "models:/credit-score@champion"
 APP = ROOT / "src" / "quantumfinance_frontend" / "app.py"
 
 
-def champion_problem(store: Path, model_uri: str) -> str | None:
-    """Why the model cannot be served from the local store, or None when it can."""
+def champion_problem(uri: str, model_uri: str) -> str | None:
+    """Why the model cannot be served from the registry at ``uri``, or None when it can."""
     hint = "Run `make run` first: it trains and registers credit-score@champion."
-    if not store.exists():  # checked first: opening a missing sqlite store would create it
-        return f"No local MLflow store at {store}. {hint}"
+    if uri.startswith("sqlite:///"):
+        store = Path(uri.removeprefix("sqlite:///"))
+        if not store.exists():  # checked first: opening a missing sqlite store would create it
+            return f"No local MLflow store at {store}. {hint}"
     from mlflow import MlflowClient  # noqa: PLC0415 - slow import, only when needed
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
     name, _, alias = model_uri.removeprefix("models:/").partition("@")
     try:
-        MlflowClient(tracking_uri=f"sqlite:///{store}").get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return f"No model {model_uri} is registered in {store}. {hint}"
+        MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower():
+            return f"No model {model_uri} is registered in {uri}. {hint}"
+        return f"The registry at {uri} did not answer: {str(exc)[:300]}"
     return None
 
 
-def env_store(env: str | None) -> Path:
-    """The local sqlite store an env's mlflow.yml names (the repo's mlflow.db by default)."""
-    if not env:
-        return LOCAL_STORE
-    from quantumfinance.registry import project_tracking_uri  # noqa: PLC0415 - slow import
+def registry_uri(store: Path | None, env: str | None, environ: dict[str, str]) -> tuple[str, str]:
+    """The tracking/registry URI to serve from, and where that choice came from."""
+    if store is not None:
+        return f"sqlite:///{store.resolve()}", "--store"
+    if env:
+        from quantumfinance.registry import project_tracking_uri  # noqa: PLC0415 - slow import
 
-    uri = project_tracking_uri(ROOT, env)
-    if not uri.startswith("sqlite:///"):
-        raise SystemExit(f"env {env!r} tracks to {uri}, not a local store: see docs/operations.md")
-    return Path(uri.removeprefix("sqlite:///"))
+        return project_tracking_uri(ROOT, env), f"conf/{env}/mlflow.yml"
+    if environ.get("MLFLOW_TRACKING_URI"):
+        return environ["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI"
+    return f"sqlite:///{LOCAL_STORE}", "the embedded default"
+
+
+def shown(uri: str) -> str:
+    """A URI fit for a banner: no user:password part."""
+    return re.sub(r"//[^/@]*@", "//", uri)
 
 
 def port_in_use(port: int) -> bool:
@@ -116,13 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui-port", type=int, default=8501)
     parser.add_argument("--model-uri", default=os.environ.get("QF_MODEL_URI", MODEL_URI))
     parser.add_argument("--store", type=Path, default=None, help="local MLflow sqlite file")
-    parser.add_argument("--env", default=None, help="portfolio env whose local store to serve")
+    parser.add_argument("--env", default=None, help="env whose mlflow.yml names the registry")
     args = parser.parse_args(argv)
-    store = (args.store or env_store(args.env)).resolve()
+    uri, origin = registry_uri(args.store, args.env, dict(os.environ))
 
-    if args.model_uri.startswith("models:/") and (
-        problem := champion_problem(store, args.model_uri)
-    ):
+    if args.model_uri.startswith("models:/") and (problem := champion_problem(uri, args.model_uri)):
         say(problem, error=True)
         return 1
 
@@ -136,13 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     ui_url = f"http://127.0.0.1:{args.ui_port}"
     api_env = {
         **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{store}",
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_REGISTRY_URI": uri,
         "QF_MODEL_URI": args.model_uri,
         "QF_API_KEYS": key_entry,
         "QF_HOST": "127.0.0.1",
         "QF_PORT": str(args.api_port),
     }
     ui_env = {**os.environ, "QF_API_URL": api_url, "QF_API_KEY": api_key}
+    audit = (
+        "PostgreSQL table decision_audit (QF_AUDIT_DSN)"
+        if os.environ.get("QF_AUDIT_DSN")
+        else os.environ.get("QF_AUDIT_PATH", "data/09_audit/decisions.jsonl")
+    )
     ui_args = [sys.executable, "-m", "streamlit", "run", str(APP)]
     ui_args += ["--server.port", str(args.ui_port), "--server.address", "127.0.0.1"]
     ui_args += ["--server.headless", "true", "--server.fileWatcherType", "none"]
@@ -167,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  Streamlit demo {ui_url}\n"
             f"  Demo API key   {api_key}   (header x-api-key; valid until you stop this)\n"
             f"  Model          {args.model_uri}\n"
+            f"  Registry       {shown(uri)}   (from {origin})\n"
+            f"  Audit log      {audit}\n"
             f"  Portfolio      {served_portfolio(api_url, api_key)}   (the form follows its contract)\n"
             "\n  Ctrl-C stops both.\n"
         )

@@ -10,8 +10,10 @@ another contract.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +28,15 @@ from mlflow.tracking import _tracking_service
 from mlflow.tracking._model_registry import utils as registry_utils
 
 from quantumfinance.contract import ApplicantContract, load_contract
+from quantumfinance.lineage import MODEL_RUN_ENV
 from quantumfinance.pipeline_registry import register_pipelines
 from quantumfinance.registry import MODEL_NAME
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# The venv's bin on PATH, as `make run` does: MLflow exports a logged model's requirements with
+# the project's `uv`; without it, it infers them instead (~2 min per trained project here).
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_LAYERS = (
@@ -59,6 +65,7 @@ class TrainedProject:
     env: str = "local"
     contract: ApplicantContract | None = None
     data: Path | None = None  # the env's data root (data/, or data/cards for the cards env)
+    run_log: Path | None = None  # the chain's log as conf/logging.yml formats it, in a file
 
     @contextlib.contextmanager
     def tracking(self) -> Iterator[None]:
@@ -125,10 +132,9 @@ def run_pipelines(
     model_run_id: str | None = None
     with mlflow_tracking(uri):
         for name in names:
-            # reporting logs into the model's run (mlflow.yml: run.id = QF_MLFLOW_RUN_ID), so a
-            # registered version carries its own plots; only around that session, as run_all does.
-            resume = model_run_id if name == "reporting" else None
-            with model_run(resume):
+            # A step after ds logs into its own run linked to the model's run (QF_MODEL_RUN_ID),
+            # as scripts/run_all.py does: the training run's lineage is never rewritten.
+            with model_run(model_run_id):
                 with KedroSession.create(
                     project_path=root, env=env, runtime_params=extra_params
                 ) as session:
@@ -146,23 +152,16 @@ def latest_model_run_id() -> str:
 
 @contextlib.contextmanager
 def model_run(run_id: str | None) -> Iterator[None]:
-    """Set QF_MLFLOW_RUN_ID for the block (unset when ``run_id`` is None), then restore it.
-
-    Resuming a run renames it after the resuming pipeline (MLflow's start_run passes the
-    run name): the original name is put back so the model's run still reads as the ds run.
-    """
-    saved = os.environ.pop("QF_MLFLOW_RUN_ID", None)
-    name = mlflow.MlflowClient().get_run(run_id).info.run_name if run_id else None
+    """Set QF_MODEL_RUN_ID (the training run later steps link to) for the block, then restore."""
+    saved = os.environ.pop(MODEL_RUN_ENV, None)
     if run_id:
-        os.environ["QF_MLFLOW_RUN_ID"] = run_id
+        os.environ[MODEL_RUN_ENV] = run_id
     try:
         yield
     finally:
-        os.environ.pop("QF_MLFLOW_RUN_ID", None)
+        os.environ.pop(MODEL_RUN_ENV, None)
         if saved is not None:
-            os.environ["QF_MLFLOW_RUN_ID"] = saved
-        if run_id:
-            mlflow.MlflowClient().update_run(run_id, name=name)
+            os.environ[MODEL_RUN_ENV] = saved
 
 
 def close_stale_mlflow_runs() -> None:
@@ -187,7 +186,9 @@ def train_project(
     names = [
         n for n in ("ingest", "data_engineering", "data_science", "reporting") if n in available
     ]
-    run_pipelines(root, uri, names, extra_params, env)
+    run_log = root / "run.log"
+    with captured_run_log(run_log):
+        run_pipelines(root, uri, names, extra_params, env)
     conf = root / "conf" / ("base" if env == "local" else env)
     data = root / yaml.safe_load((conf / "globals.yml").read_text())["data_root"]
     return TrainedProject(
@@ -201,7 +202,35 @@ def train_project(
         env=env,
         contract=load_contract(conf / "applicant_contract.yml"),
         data=data,
+        run_log=run_log,
     )
+
+
+@contextlib.contextmanager
+def captured_run_log(path: Path) -> Iterator[None]:
+    """Write the block's log to ``path`` as conf/logging.yml's console handler formats it (its
+    formatter and logger levels, warnings as log records), then restore logging as it was."""
+    config = yaml.safe_load((REPO_ROOT / "conf" / "logging.yml").read_text())
+    console = config["handlers"]["console"]
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(**{
+        {"format": "fmt"}.get(k, k): v for k, v in config["formatters"][console["formatter"]].items()
+    }))  # fmt: skip
+    levels = {name: spec["level"] for name, spec in config["loggers"].items()}
+    saved = {name: logging.getLogger(name).level for name in [*levels, ""]}
+    root_logger = logging.getLogger()
+    for name, level in [*levels.items(), ("", config["root"]["level"])]:
+        logging.getLogger(name).setLevel(level)
+    root_logger.addHandler(handler)
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        root_logger.removeHandler(handler)
+        handler.close()
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(scope="session")

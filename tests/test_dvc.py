@@ -86,6 +86,43 @@ def test_every_stage_depends_on_the_contract_and_existing_files():
             produced |= {next(iter(o)) if isinstance(o, dict) else o for o in stage.get(key, [])}
 
 
+def stale_entries(status: dict) -> dict[str, list[str]]:
+    """What `dvc status` says changed in the code/config a stage depends on (missing data aside:
+    outputs and the deps they feed are simply absent in a fresh checkout)."""
+    stale: dict[str, list[str]] = {}
+    for stage, changes in status.items():
+        for change in changes:
+            if isinstance(change, str):  # e.g. "changed command"
+                stale.setdefault(stage, []).append(change)
+                continue
+            for kind, entries in change.items():
+                if kind == "changed outs":
+                    continue
+                stale.setdefault(stage, []).extend(
+                    f"{kind}: {path} {what}" for path, what in entries.items() if what != "deleted"
+                )
+    return {stage: lines for stage, lines in stale.items() if lines}
+
+
+def test_committed_lock_matches_the_code(project_copy):
+    """dvc.lock names the hashes of the code, config and params the stages run on (no run)."""
+    status = _dvc(["status", "--json"], project_copy)
+    assert status.returncode == 0, status.stderr
+    stale = stale_entries(json.loads(status.stdout))
+    assert not stale, f"dvc.lock is stale; run `make repro` and commit dvc.lock: {stale}"
+
+
+def test_stale_lock_is_detected(project_copy, tmp_path):
+    """The check above fails when a stage's code changes (here: a copy with one edited file)."""
+    copy = tmp_path / "edited"
+    shutil.copytree(project_copy, copy, ignore=shutil.ignore_patterns("data"))
+    node_file = copy / "src" / "quantumfinance" / "pipelines" / "ingest" / "nodes.py"
+    node_file.write_text(node_file.read_text() + "\n# edited\n")
+    status = _dvc(["status", "--json"], copy)
+    stale = stale_entries(json.loads(status.stdout))
+    assert "ingest" in stale and any("pipelines/ingest" in line for line in stale["ingest"])
+
+
 @pytest.mark.slow
 def test_repro_runs_all_stages_and_status_is_clean(project_copy):
     repro = _dvc(["repro"], project_copy)

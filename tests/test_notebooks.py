@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import nbformat
+from mlflow.tracking import MlflowClient
 from nbclient import NotebookClient
 
 from quantumfinance.contract import load_contract
@@ -12,6 +13,11 @@ from quantumfinance.synthetic import generate_applicants
 from tests.conftest import REPO_ROOT, make_project_copy
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "01_eda.ipynb"
+# Appended by the test only: log a run from the notebook's session, as a data scientist would.
+LOG_A_RUN = """import mlflow
+with mlflow.start_run(run_name="from-notebook"):
+    mlflow.log_param("started_in", "notebooks")
+print("tracking", mlflow.get_tracking_uri())"""
 CONTRACT = REPO_ROOT / "conf" / "base" / "applicant_contract.yml"
 
 
@@ -34,6 +40,9 @@ def test_code_names_no_column_itself():
 def test_eda_notebook_reads_the_catalog_and_plots(tmp_path):
     root = tmp_path / "project"
     make_project_copy(root)
+    # The shipped relative store (`sqlite:///mlflow.db`), not the copy's absolute one: a session
+    # started in notebooks/ must still log to the project root's store.
+    shutil.copy(REPO_ROOT / "conf" / "base" / "mlflow.yml", root / "conf" / "base" / "mlflow.yml")
     (root / "notebooks").mkdir()
     shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
     # raw_applicants as `kedro run --pipelines=ingest` would leave it (synthetic, to tell apart).
@@ -43,6 +52,7 @@ def test_eda_notebook_reads_the_catalog_and_plots(tmp_path):
     raw.to_parquet(root / "data" / "01_raw" / "applicants.parquet")
 
     notebook = nbformat.read(root / "notebooks" / NOTEBOOK.name, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(LOG_A_RUN))
     client = NotebookClient(
         notebook,
         timeout=240,
@@ -59,3 +69,14 @@ def test_eda_notebook_reads_the_catalog_and_plots(tmp_path):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1
     assert len(images[0]["data"]["image/png"]) > 10_000  # a real multi-panel figure
+    # The notebook's session logged to the project's store, not to notebooks/mlflow.db.
+    assert not (root / "notebooks" / "mlflow.db").exists()
+    assert f"tracking sqlite:///{root.resolve() / 'mlflow.db'}" in text
+    runs = MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_runs(
+        [
+            e.experiment_id
+            for e in MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_experiments()
+        ],
+        filter_string="tags.mlflow.runName = 'from-notebook'",
+    )
+    assert len(runs) == 1

@@ -1,12 +1,28 @@
-"""Promotion gate and rollback on a real (SQLite) MLflow registry."""
+"""Promotion gate, promote, rollback, status and history on a real (SQLite) MLflow registry."""
 
 from __future__ import annotations
 
+import shutil
+
+import mlflow
+import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from quantumfinance import registry
+from quantumfinance_serving import Settings, create_app
+from quantumfinance_serving.keys import new_key
+from tests.conftest import mlflow_tracking
+from tests.support.services import wait_until
+
+
+class Constant(mlflow.pyfunc.PythonModel):
+    """The smallest model that loads: what a version's artifacts must allow."""
+
+    def predict(self, context, model_input: pd.DataFrame) -> pd.Series:  # noqa: ARG002
+        return pd.Series(0.5, index=model_input.index)
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +31,12 @@ def client(tmp_path_factory) -> MlflowClient:
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_experiment("gate", artifact_location=str(root / "artifacts"))
+    experiment = client.create_experiment("gate", artifact_location=str(root / "artifacts"))
+    with mlflow_tracking(uri), mlflow.start_run(experiment_id=experiment):
+        logged = mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=[])
+    # the artifacts' own location, shared by every loadable candidate
+    client.loadable_source = client.get_logged_model(logged.model_id).artifact_location
+    client.uri = uri
     return client
 
 
@@ -27,13 +48,16 @@ def model(client, request) -> str:
     return name
 
 
-def _candidate(client: MlflowClient, model: str, test_auc: float) -> str:
-    """A finished run with a test AUC and the model version it registered; returns the run id."""
+def _candidate(client: MlflowClient, model: str, test_auc: float, loadable: bool = True) -> str:
+    """A finished run with a test AUC and the model version it registered; returns the run id.
+    A loadable version points at a real logged model; else at artifacts that do not exist."""
     experiment = client.get_experiment_by_name("gate")
     run = client.create_run(experiment.experiment_id)
     client.log_metric(run.info.run_id, "test_auc", test_auc)
     client.set_terminated(run.info.run_id)
-    client.create_model_version(model, f"{run.info.artifact_uri}/credit_model", run.info.run_id)
+    missing = f"{run.info.artifact_uri}/credit_model"
+    source = client.loadable_source if loadable else missing
+    client.create_model_version(model, source, run.info.run_id)
     return run.info.run_id
 
 
@@ -69,7 +93,7 @@ def test_within_tolerance_is_promoted_and_rollback_moves_champion_back(client, m
     _gate(client, model, 0.80)
     assert _gate(client, model, 0.795).promoted
     assert _alias(client, model, "champion") == "2"
-    cli = ["--model", model, "--tracking-uri", client._tracking_client.tracking_uri]
+    cli = ["--model", model, "--tracking-uri", client.uri]
     assert registry.main(["rollback", *cli]) == 0
     assert "from v2 to v1" in capsys.readouterr().out
     assert _alias(client, model, "champion") == "1"
@@ -104,3 +128,117 @@ def test_describe_sets_the_card_as_the_version_description_truncated_to_fit(clie
     assert description.startswith("# Model card") and "truncated" in description
     with pytest.raises(LookupError, match="registered no version"):
         registry.describe(client, model, "0" * 32, card)
+
+
+def _cli(client: MlflowClient, model: str, *args: str) -> list[str]:
+    return [*args, "--model", model, "--tracking-uri", client.uri]
+
+
+def test_rollback_onto_a_version_whose_artifacts_are_gone_is_refused(client, model, capsys):
+    _gate(client, model, 0.80)
+    run_id = _candidate(client, model, 0.81, loadable=False)  # v2: registered, no artifacts
+    registry.gate(client, model, run_id, min_auc=0.7, tolerance=0.01)
+    _gate(client, model, 0.82)  # v3 champion; rollback target would be v2
+    assert registry.main(_cli(client, model, "rollback")) == 1
+    err = capsys.readouterr().err
+    assert "refused" in err and f"models:/{model}/2 cannot be loaded" in err, err
+    assert "champion unchanged" in err
+    assert _alias(client, model, "champion") == "3"
+    assert registry.main(_cli(client, model, "promote", "2")) == 1  # nor by promote
+    assert "cannot be loaded" in capsys.readouterr().err
+    assert _alias(client, model, "champion") == "3"
+
+
+def test_rollback_then_roll_forward_round_trips_and_keeps_every_move(client, model, capsys):
+    _gate(client, model, 0.80)
+    _gate(client, model, 0.81)
+    assert registry.main(_cli(client, model, "rollback")) == 0
+    said = capsys.readouterr().out
+    assert "from v2 to v1" in said and "loads (artifacts sha256" in said, said
+    assert _alias(client, model, "champion") == "1"
+    assert registry.main(_cli(client, model, "promote", "2")) == 0
+    assert "moved from v1 to v2" in capsys.readouterr().out
+    assert _alias(client, model, "champion") == "2"
+    assert client.get_model_version(model, "2").tags["rolled_back"] == "false"
+    # the rollback stack is whole again: a second rollback returns to v1
+    assert registry.main(_cli(client, model, "rollback")) == 0
+    assert _alias(client, model, "champion") == "1"
+    assert registry.main(_cli(client, model, "history")) == 0
+    moves = capsys.readouterr().out.splitlines()[-4:]
+    assert [" ".join(m.split(" ")[2:6]) for m in moves] == [
+        "gate: v1 -> v2",
+        "rollback: v2 -> v1",
+        "promote: v1 -> v2",
+        "rollback: v2 -> v1",
+    ]
+
+
+def test_promote_names_a_version_and_promoting_the_champion_changes_nothing(client, model, capsys):
+    _gate(client, model, 0.80)
+    assert registry.main(_cli(client, model, "promote", "1")) == 0
+    assert "already champion; nothing changed" in capsys.readouterr().out
+    assert registry.main(_cli(client, model, "promote", "9")) == 1
+    assert "cannot be loaded" in capsys.readouterr().err
+
+
+def test_status_read_without_mlflow_matches_the_mlflow_client(client, model):
+    """The fast SQL reader of `registry status` sees what MlflowClient sees (MLflow schema)."""
+    _gate(client, model, 0.80)
+    _gate(client, model, 0.70)  # challenger
+    seen = registry.RegistryReader(client.uri).model(model)
+    assert seen["aliases"] == {
+        alias: str(version) for alias, version in client.get_registered_model(model).aliases.items()
+    }
+    assert seen["tags"] == client.get_registered_model(model).tags
+    for row in seen["versions"]:
+        version = client.get_model_version(model, row["version"])
+        assert (row["run_id"], row["tags"]) == (version.run_id, version.tags)
+        assert row["metric"] == client.get_run(version.run_id).data.metrics["test_auc"]
+    assert registry.RegistryReader(client.uri).model("no-such-model") is None
+
+
+def test_rollback_and_roll_forward_are_followed_by_the_api_and_a_bad_alias_is_shown(
+    trained_project, tmp_path, capsys
+):
+    """On a copy of the trained registry: promote/rollback move what the running API serves
+    (alias polling, no restart); an alias moved by hand onto a broken version is not served,
+    and /v1/model says served != alias and why."""
+    store = tmp_path / "mlflow.db"
+    shutil.copy(trained_project.root / "mlflow.db", store)  # artifacts stay where they are
+    uri = f"sqlite:///{store}"
+    with mlflow_tracking(uri):
+        _follow_registry(uri, tmp_path, capsys)
+
+
+def _follow_registry(uri: str, tmp_path, capsys) -> None:
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    v1 = client.get_model_version_by_alias(registry.MODEL_NAME, "champion")
+    v2 = client.create_model_version(registry.MODEL_NAME, v1.source, v1.run_id)  # same model
+    gone = f"{client.get_run(v1.run_id).info.artifact_uri}/no_such_model"  # never logged
+    broken = client.create_model_version(registry.MODEL_NAME, gone, v1.run_id)
+    cli = ["--tracking-uri", uri]
+    assert registry.main(["promote", str(v2.version), *cli]) == 0
+    key, entry = new_key("ops")
+    settings = Settings(
+        api_keys=entry, audit_path=tmp_path / "a.jsonl", reload_interval_seconds=0.3
+    )
+
+    def served() -> dict:
+        return api.get("/v1/model", headers={"x-api-key": key}).json()
+
+    with TestClient(create_app(settings)) as api:
+        wait_until(lambda: api.get("/ready").status_code == 200, 120, "model load")
+        assert served()["version"] == str(v2.version) and served()["alias_in_sync"]
+        assert registry.main(["rollback", *cli]) == 0
+        wait_until(lambda: served()["version"] == str(v1.version), 60, "API follows rollback")
+        assert registry.main(["promote", str(v2.version), *cli]) == 0
+        wait_until(lambda: served()["version"] == str(v2.version), 60, "API follows promote")
+        assert registry.main(["promote", str(broken.version), *cli]) == 1
+        assert "cannot be loaded" in capsys.readouterr().err
+        # the safe commands refuse it; an alias set by hand is not obeyed blindly
+        client.set_registered_model_alias(registry.MODEL_NAME, "champion", broken.version)
+        wait_until(lambda: not served()["alias_in_sync"], 60, "API notices the alias")
+        info = served()
+        assert info["version"] == str(v2.version)  # still serving the last good one
+        assert info["alias_version"] == str(broken.version)
+        assert info["alias_out_of_sync_reason"], info

@@ -117,6 +117,10 @@ class Characteristic(_Strict):
     nullable: bool = False  # missing values are valid; they get optbinning's missing bin
     monotonic_trend: Trend | None = None
     reason: str | None = None  # reason text template: {label}, {description}, {suffix}
+    # Direction phrases of applicant-specific reasons, e.g. "longer loans score lower" (adverse)
+    # and "shorter loans score higher" (a positive factor); defaults are generated.
+    adverse_direction: str | None = None
+    favourable_direction: str | None = None
     protected: bool = False  # reported for fairness
     use_in_model: bool = True  # False: validated and reported, never a model input
     fairness_bands: tuple[float, ...] | None = None  # numeric protected attribute: band edges

@@ -1,91 +1,46 @@
-"""Project hooks: provenance tags on every MLflow run, and the promotion gate after ``ds``."""
+"""Project hooks: lineage on every MLflow run (written once), and the promotion gate after ``ds``.
+
+See quantumfinance.lineage and docs/decisions/0011-immutable-lineage.md.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import yaml
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from quantumfinance import registry
+from quantumfinance import lineage, registry
 from quantumfinance.contract import ContractError
 from quantumfinance.pipelines.data_science.pipeline import log_model_kwargs_for
 
 logger = logging.getLogger(__name__)
 
 
-def git_commit(project_path: Path) -> str:
-    """HEAD commit of the project, else of the installed package's checkout (``-dirty`` if changed)."""
-    for folder in (project_path, Path(__file__).resolve().parent):
-        sha = _git_head(folder)
-        if sha != "unknown":
-            return sha
-    return "unknown"
-
-
-def _git_head(project_path: Path) -> str:
-    """HEAD commit of the git checkout holding ``project_path``, or ``unknown``."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=project_path,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=project_path,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
-
-
-def raw_data_md5(project_path: Path, env: str | None = None) -> tuple[str, str]:
-    """DVC md5 of the raw applicants: the file's own md5 (what DVC records), else dvc.lock's.
-
-    The file comes first: after a synthetic or user-file ingest, dvc.lock may describe other data.
-    """
-    raw_folder = registry.project_data_root(project_path, env) / "01_raw"
-    for path in sorted(raw_folder.glob("*applicants*")):
-        digest = hashlib.md5(usedforsecurity=False)
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest(), path.name
-    lock = project_path / "dvc.lock"
-    if lock.exists():
-        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-        for stage in stages.values():
-            for out in stage.get("outs", []):
-                if out.get("path", "").startswith("data/01_raw") and "md5" in out:
-                    return out["md5"], "dvc.lock"
-    return "missing", "none"
-
-
 CONTRACT_DATASET = "applicant_contract"
 MODEL_CARD = "model_card"
+GATE_DECISION = "promotion_decision"  # written after the gate; read by the model card
 
 
 class ProvenanceAndPromotionHooks:
-    """Checks the applicant contract first; tags runs with code/data/env provenance; describes
-    the logged model by the contract; runs the promotion gate once a model is logged."""
+    """Checks the applicant contract first; writes each run's lineage once (git commit, env,
+    step, link to the model's run, a dataset input per dataset read); describes the logged model
+    by the contract; runs the promotion gate once a model is logged."""
 
     def __init__(self) -> None:
         self._run_id: str | None = None
+        self._model_run_id: str | None = None  # the training run a later step works on
+        self._catalog: Any = None
+        self._inputs: set[str] = set()  # free inputs of the pipeline (others: read back)
+        self._logged: set[str] = set()
+        self._context = "input"
 
     @hook_impl
     def after_catalog_created(self, catalog: Any) -> None:
@@ -106,51 +61,146 @@ class ProvenanceAndPromotionHooks:
 
     @hook_impl(trylast=True)  # after kedro-mlflow's hook has started the run
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Tag the active run with the git commit, the raw data md5 and the Kedro env; give the
-        model that ds logs its signature and input example from the env's contract."""
-        if isinstance(pipeline, PipelineML) and CONTRACT_DATASET in catalog:
+        """Write the run's lineage tags (once) and fail runs orphaned by a dead process; give
+        the model that ds logs its signature and input example from the env's contract."""
+        training = isinstance(pipeline, PipelineML)
+        if training and CONTRACT_DATASET in catalog:
             pipeline.log_model_kwargs.update(log_model_kwargs_for(catalog.load(CONTRACT_DATASET)))
         run = mlflow.active_run()
         self._run_id = run.info.run_id if run else None
+        self._model_run_id = None
+        self._catalog, self._logged = catalog, set()
+        self._inputs = {n for n in pipeline.inputs() if not n.startswith("params:")} - {
+            "parameters"
+        }
         if run is None:
             return
-        project_path = Path(run_params.get("project_path") or ".")
-        md5, source = raw_data_md5(project_path, run_params.get("env"))
-        mlflow.set_tags(
-            {
-                "git_commit": git_commit(project_path),
-                "raw_data_md5": md5,
-                "raw_data_md5_source": source,
-                "kedro_env": run_params.get("env") or "local",
-            }
-        )
+        client = MlflowClient()
+        lineage.fail_orphaned_runs(client, run.info.experiment_id, self._run_id)
+        step = ",".join(run_params.get("pipeline_names") or ["__default__"])
+        self._context = "training" if training else step
+        sha, dirty = lineage.git_provenance(Path(run_params.get("project_path") or "."))
+        tags = {
+            lineage.GIT_COMMIT_TAG: sha,
+            lineage.GIT_DIRTY_TAG: str(dirty).lower(),
+            lineage.ENV_TAG: run_params.get("env") or "local",
+            lineage.STEP_TAG: "training" if training else step,
+            **lineage.runner_tags(),
+        }
+        if not training and (MODEL_CARD in pipeline.all_outputs() or lineage.model_run_env_set()):
+            self._model_run_id = lineage.linked_model_run_id(client, registry.MODEL_NAME)
+            if self._model_run_id:
+                tags[lineage.MODEL_RUN_TAG] = self._model_run_id
+        lineage.write_once(client, self._run_id, tags)
+        self._log_ingest_source(run_params, pipeline, catalog)
+
+    def _log_ingest_source(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """The applicant file ingest reads (a path in its parameters, not a catalog entry)."""
+        if "params:ingest" not in pipeline.inputs():
+            return
+        ingest = catalog.load("params:ingest")
+        if ingest.get("source") != "file" or not ingest.get("path"):
+            return
+        path = Path(ingest["path"])
+        if not path.is_absolute() and "://" not in ingest["path"]:
+            path = Path(run_params.get("project_path") or ".") / path
+        try:
+            source = str(path) if path.exists() else ingest["path"]
+            digest = lineage.stored_md5(source)
+            lineage.log_dataset_input("ingest_source", source, digest, "source")
+        except (OSError, ValueError, MlflowException) as exc:
+            self._record_gap("ingest_source", exc)
+
+    def _record_gap(self, name: str, exc: Exception) -> None:
+        """A dataset whose lineage could not be taken: warned and tagged, never silent."""
+        logger.warning("no lineage for dataset %s: %s", name, exc)
+        MlflowClient().set_tag(self._run_id, f"quantumfinance.lineage_gap.{name}", str(exc)[:500])
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node: Any) -> None:
+        """Record every dataset the run read from storage as an MLflow dataset input, with the
+        md5 of the stored bytes (the S3 object on the stack) as its digest; once per dataset.
+        Context: the step (``training`` for ds) for the pipeline's inputs, ``intermediate`` for
+        what it wrote earlier and read back."""
+        if self._run_id is None or dataset_name.startswith("params:"):
+            return
+        if dataset_name in self._logged or dataset_name == "parameters":
+            return
+        self._logged.add(dataset_name)
+        try:
+            location = lineage.dataset_location(self._catalog, dataset_name)
+            if location is None:
+                return
+            filepath, credentials = location
+            if Path(filepath).is_dir():  # a folder (e.g. partitions): no single object to hash
+                logger.info("dataset %s is a folder: not recorded as a dataset input", dataset_name)
+                return
+            digest = lineage.stored_md5(filepath, credentials)
+            context = self._context if dataset_name in self._inputs else "intermediate"
+            lineage.log_dataset_input(dataset_name, filepath, digest, context)
+        except Exception as exc:  # noqa: BLE001 - a lineage gap is recorded, the run goes on
+            self._record_gap(dataset_name, exc)
 
     @hook_impl(trylast=True)  # after kedro-mlflow logged and registered the model
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Apply the promotion gate to the version ds registered; once reporting ran into the
-        model's run, make its model card that version's description."""
+        """Apply the promotion gate to the version ds registered (after tagging it with its
+        artifacts' digest); after reporting, make its model card the linked version's description."""
         if self._run_id is None:
             return
         if not isinstance(pipeline, PipelineML):
-            if MODEL_CARD in pipeline.all_outputs():
+            if MODEL_CARD in pipeline.all_outputs() and self._model_run_id:
                 self._describe_version(catalog.load(MODEL_CARD))
             return
+        client = MlflowClient()
+        self._tag_model_digest(client)
         promotion = catalog.load("params:promotion")
+        client = MlflowClient()
         decision = registry.gate(
-            MlflowClient(),
+            client,
             registry.MODEL_NAME,
             self._run_id,
             min_auc=promotion["min_auc"],
             tolerance=promotion["tolerance"],
+            evidence=self._gate_evidence(client, catalog),
+            rules=promotion,
         )
-        logger.info("Promotion gate: %s", decision)
+        logger.debug("Promotion gate: %s", decision)  # registry.gate logs the outcome itself
+        if GATE_DECISION in catalog:  # the model card reports it
+            catalog.save(GATE_DECISION, decision.as_record())
+
+    @staticmethod
+    def _gate_evidence(client: MlflowClient, catalog: Any) -> registry.GateEvidence:
+        """The test split, the candidate's scores of it, and the champion's (gate evidence)."""
+        contract = catalog.load(CONTRACT_DATASET)
+        test = catalog.load("applicants_test")
+        return registry.collect_evidence(
+            client,
+            registry.MODEL_NAME,
+            test[list(contract.feature_names)],
+            catalog.load("scored_applicants"),
+            test[contract.target.name],
+            contract.digest,
+        )
+
+    def _tag_model_digest(self, client: MlflowClient) -> None:
+        """Tag the version this run registered with the sha256 of its artifacts (what the API
+        records in every audit line), computed from the files the registry serves."""
+        version = registry.version_of_run(client, registry.MODEL_NAME, self._run_id)
+        with tempfile.TemporaryDirectory(prefix="qf-model-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{registry.MODEL_NAME}/{version.version}", dst_path=tmp
+            )
+            digest = lineage.directory_sha256(Path(local))
+        client.set_model_version_tag(
+            registry.MODEL_NAME, version.version, lineage.MODEL_DIGEST_TAG, digest
+        )
 
     def _describe_version(self, card: str) -> None:
-        """The model card as the description of the version this run registered (if any)."""
+        """The model card as the description of the version the linked training run registered."""
         client = MlflowClient()
         try:
-            version = registry.describe(client, registry.MODEL_NAME, self._run_id, card)
-        except (LookupError, MlflowException) as exc:  # a reporting run of its own: no version
+            version = registry.describe(client, registry.MODEL_NAME, self._model_run_id, card)
+        except (LookupError, MlflowException) as exc:  # the linked run registered no version
             logger.info("model card not set as a version description: %s", exc)
             return
         logger.info("Model card set as the description of %s v%s", registry.MODEL_NAME, version)

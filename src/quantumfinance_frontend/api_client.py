@@ -27,13 +27,15 @@ class FieldError:
 
 
 class ApiError(Exception):
-    """Any failure talking to the API; `str(error)` is a message fit for a loan officer."""
+    """Any failure talking to the API; `str(error)` is a message fit for a loan officer and
+    `operator_detail` what the IT operator needs (URL, status, configuration to check)."""
 
     status_code: int | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, operator_detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.operator_detail = operator_detail
 
 
 class ApiUnavailable(ApiError):
@@ -58,7 +60,7 @@ class ValidationFailed(ApiError):
     status_code = 422
 
     def __init__(self, message: str, errors: Sequence[FieldError]) -> None:
-        super().__init__(message)
+        super().__init__(message)  # the fields are the whole story: nothing for IT support
         self.errors = list(errors)
 
 
@@ -68,7 +70,7 @@ class RateLimited(ApiError):
     status_code = 429
 
     def __init__(self, message: str, retry_after: float | None) -> None:
-        super().__init__(message)
+        super().__init__(message, "HTTP 429: the key's rate limit (QF_RATE_LIMIT) is reached")
         self.retry_after = retry_after
 
 
@@ -85,8 +87,8 @@ class ContractUnavailable(ApiError):
 class ServerError(ApiError):
     """Any other unexpected status from the API."""
 
-    def __init__(self, message: str, status_code: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status_code: int, operator_detail: str | None = None) -> None:
+        super().__init__(message, operator_detail or f"HTTP {status_code} from the scoring API")
         self.status_code = status_code
 
 
@@ -119,6 +121,10 @@ class ScoringClient:
         """Score many applicants in one call (the API's batch envelope)."""
         return self._request("POST", BATCH_PATH, json={"applicants": list(applicants)})
 
+    def monitoring(self) -> dict[str, Any]:
+        """The latest monitoring run per version of the served model (GET /v1/monitoring)."""
+        return self._request("GET", "/v1/monitoring")
+
     def get_bytes(self, path: str) -> bytes:
         """Fetch a binary resource the API serves (e.g. a reporting plot)."""
         response = self._send("GET", path, auth=True)
@@ -144,11 +150,13 @@ class ScoringClient:
             )
         except requests.Timeout as exc:
             raise ApiUnavailable(
-                f"The scoring API at {self.base_url} did not answer within {self.timeout:.0f} s."
+                "The scoring service did not answer in time. Please try again.",
+                f"{url} did not answer within {self.timeout:.0f} s",
             ) from exc
         except requests.RequestException as exc:
             raise ApiUnavailable(
-                f"The scoring API at {self.base_url} cannot be reached. Is it running?"
+                "The scoring service cannot be reached right now. Please try again later.",
+                f"{url} cannot be reached ({type(exc).__name__}): is the API running?",
             ) from exc
         if response.status_code >= 400:
             raise error_from_response(response)
@@ -159,9 +167,17 @@ def error_from_response(response: requests.Response) -> ApiError:
     """Map an error response to the typed error the UI knows how to explain."""
     status = response.status_code
     if status == 401:
-        return Unauthorized("The API key was refused. Check QF_API_KEY or the app's secrets.")
+        return Unauthorized(
+            "This screen's access key was refused, so nothing can be scored. Please contact "
+            "your IT support.",
+            f"HTTP 401 from {response.url}: set a valid key in QF_API_KEY or the app's secrets "
+            "(api_key).",
+        )
     if status == 413:
-        return PayloadTooLarge("The request is too large for the API. Send fewer applicants.")
+        return PayloadTooLarge(
+            "The file is too large to score in one go. Send fewer applicants.",
+            f"HTTP 413 from {response.url}",
+        )
     if status == 422:
         errors = field_errors(_json_or_none(response))
         names = ", ".join(sorted({e.field for e in errors})) or "unknown field"
@@ -171,8 +187,13 @@ def error_from_response(response: requests.Response) -> ApiError:
         wait = f" Try again in {retry_after:.0f} s." if retry_after is not None else ""
         return RateLimited(f"Too many requests for this API key.{wait}", retry_after)
     if status == 503:
-        return NotReady("The scoring API is starting or has no model loaded yet. Try again soon.")
-    return ServerError(f"The scoring API answered with an unexpected error ({status}).", status)
+        body = _json_or_none(response)
+        detail = body.get("detail") if isinstance(body, dict) else None
+        return NotReady(
+            "The scoring service is starting or has no model loaded yet. Try again in a minute.",
+            f"HTTP 503 from {response.url}" + (f": {detail}" if detail else ""),
+        )
+    return ServerError("The scoring service failed unexpectedly. Please try again.", status)
 
 
 def field_errors(body: Any) -> list[FieldError]:

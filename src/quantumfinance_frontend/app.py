@@ -24,6 +24,7 @@ navigation = st.navigation(
         ),
         st.Page(PAGES / "batch_scoring.py", title="Batch scoring", icon=":material/table_view:"),
         st.Page(PAGES / "model.py", title="Model", icon=":material/monitoring:"),
+        st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/query_stats:"),
     ]
 )
 # Pages draw the sidebar status themselves: Streamlit's AppTest drops sidebar elements written

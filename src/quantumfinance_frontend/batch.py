@@ -99,22 +99,29 @@ def score_in_chunks(
     return outcome
 
 
-def scored_frame(uploaded: pd.DataFrame, outcome: BatchOutcome) -> pd.DataFrame:
-    """The uploaded rows that were scored, with pd, score, band, decision and the reasons."""
+def scored_frame(
+    uploaded: pd.DataFrame, outcome: BatchOutcome, id_column: str | None = None
+) -> pd.DataFrame:
+    """The scored rows led by id, decision and score, then band, PD, the reasons (adverse-action
+    reasons for review and decline only) and the uploaded values."""
     rows = []
     for position in sorted(outcome.results):
         result = outcome.results[position]
-        reasons = result.get("reason_codes") or []
+        approved = str(result.get("decision", "")).lower() == "approve"
+        reasons = [] if approved else result.get("reason_codes") or []
+        values = uploaded.iloc[position].to_dict()
+        lead = {id_column: values.pop(id_column)} if id_column in values else {}
         rows.append(
             {
-                "row": position + 1,
-                **uploaded.iloc[position].to_dict(),
-                "pd": result.get("pd"),
+                **lead,
+                "decision": result.get("decision"),
                 "score": result.get("score"),
                 "band": result.get("band"),
-                "decision": result.get("decision"),
-                "reason_codes": "; ".join(str(r.get("code")) for r in reasons),
+                "pd": result.get("pd"),
                 "top_reason": reasons[0].get("text") if reasons else "",
+                "reason_codes": "; ".join(str(r.get("code")) for r in reasons),
+                "row": position + 1,
+                **values,
             }
         )
     return pd.DataFrame(rows)

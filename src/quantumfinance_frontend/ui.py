@@ -32,6 +32,9 @@ DECISION_COLOURS = {"approve": "#2e7d32", "review": "#f9a825", "decline": "#c628
 # How long the sidebar and the form reuse GET /v1/model: a reload that changes the contract
 # reaches the form within this time (a changed contract_digest at once starts a new entry).
 MODEL_INFO_TTL_SECONDS = 15
+PLOT_TTL_SECONDS = 300
+# Charts fill the page's width; their height is the plot's own, axes and legends come on top.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 
 
 def client() -> ScoringClient:
@@ -44,6 +47,19 @@ def client() -> ScoringClient:
 def fetch_model_info(api_url: str, api_key: str | None) -> dict[str, Any]:
     """GET /v1/model of one API and key, reused briefly (errors are raised, never cached)."""
     return ScoringClient(base_url=api_url, api_key=api_key).model_info()
+
+
+@st.cache_data(ttl=PLOT_TTL_SECONDS, show_spinner=False, max_entries=32)
+def fetch_plot(api_url: str, api_key: str | None, path: str, model: str) -> bytes:
+    """A reporting plot of the served model; ``model`` (its version or URI) keys the cache, so
+    a reload to another version fetches that version's plots."""
+    return ScoringClient(base_url=api_url, api_key=api_key).get_bytes(path)
+
+
+def model_info_now() -> dict[str, Any]:
+    """GET /v1/model of the configured API (cached for MODEL_INFO_TTL_SECONDS)."""
+    settings = load_settings()
+    return fetch_model_info(settings.api_url, settings.api_key)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -59,8 +75,7 @@ def served_contract(info: dict[str, Any] | None = None) -> ApplicantContract:
     error, e.g. unavailable or not ready, for the page to explain).
     """
     if info is None:
-        settings = load_settings()
-        info = fetch_model_info(settings.api_url, settings.api_key)
+        info = model_info_now()
     contract = info.get("contract")
     key = info.get("contract_digest") or json.dumps(contract, sort_keys=True, default=str)
     return _parsed_contract(key, info)
@@ -74,8 +89,24 @@ def _contract_or_none() -> ApplicantContract | None:
         return None
 
 
+def operator_details(*lines: str | None) -> None:
+    """What IT support needs (URLs, status codes, settings), folded away from the officer."""
+    shown = [line for line in lines if line]
+    if shown:
+        with st.expander("Details for IT support"):
+            for line in shown:
+                st.caption(line)
+
+
 def show_error(error: Exception) -> None:
     """Explain a failure in words a loan officer can act on; never a stack trace."""
+    _explain(error)
+    if isinstance(error, ApiError):
+        operator_details(error.operator_detail)
+
+
+def _explain(error: Exception) -> None:
+    """The officer's message for one kind of failure."""
     if isinstance(error, ApiUnavailable):
         st.error(f"**The scoring service is unavailable.** {error}", icon=":material/cloud_off:")
     elif isinstance(error, Unauthorized):
@@ -116,29 +147,35 @@ def friendly_errors() -> Iterator[None]:
         show_error(error)
 
 
+SIDEBAR_STATES = {  # failure -> (kind, short status for the officer)
+    Unauthorized: ("error", "Access denied: this screen's key was refused"),
+    NotReady: ("warning", "Service up, no model loaded yet"),
+    ApiUnavailable: ("error", "Scoring service unavailable"),
+}
+
+
 def sidebar_status() -> dict[str, Any] | None:
-    """API health and the served model version in the sidebar; returns the model info if known."""
+    """Service status and the served model version in the sidebar; the model info if known."""
     api = client()
     with st.sidebar:
         st.markdown("### Scoring service")
-        st.caption(api.base_url)
         try:
-            api.health()
-        except ApiError as error:
-            st.error("API down", icon=":material/error:")
-            st.caption(str(error))
-            return None
-        try:
+            api.health()  # not cached: a stopped service shows at once
             info = fetch_model_info(api.base_url, api.api_key)
         except ApiError as error:
-            st.warning("API up, model not available", icon=":material/warning:")
-            st.caption(str(error))
+            kind, status = next(
+                (v for k, v in SIDEBAR_STATES.items() if isinstance(error, k)),
+                ("warning", "Model information unavailable"),
+            )
+            getattr(st, kind)(status, icon=":material/warning:")
+            operator_details(f"API: {api.base_url}", error.operator_detail)
             return None
-        st.success("API healthy", icon=":material/check_circle:")
+        st.success("Ready to score", icon=":material/check_circle:")
         st.markdown(f"Model version  \n**{model_label(info)}**")
         portfolio = (info.get("contract") or {}).get("portfolio") or {}
         if portfolio.get("name"):
             st.caption(f"Portfolio: {portfolio['name']}")
+        operator_details(f"API: {api.base_url}")
         return info
 
 
@@ -181,7 +218,11 @@ def band_cutoffs(info: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def score_gauge(score: float, bands: list[dict[str, Any]]) -> alt.Chart:
-    """A horizontal bar of the score bands with a marker at the applicant's score."""
+    """A horizontal bar of the score bands with a marker at the applicant's score.
+
+    Ticks only at the band cutoffs (inside the drawn range, so never clipped at the edges);
+    bands carry their name, the legend their decision, so labels fit at narrow widths.
+    """
     cutoffs = [b["low"] for b in bands[1:]]  # the worst band's floor (often 0) is not a cutoff
     lowest = min([*cutoffs, score]) - 40
     highest = max([*cutoffs, score]) + 40
@@ -199,34 +240,45 @@ def score_gauge(score: float, bands: list[dict[str, Any]]) -> alt.Chart:
         or [{"band": "score", "label": "", "decision": "", "low": lowest, "high": highest}]
     )
     segments["middle"] = (segments["low"] + segments["high"]) / 2
-    x = alt.X("low:Q", title="Score", scale=alt.Scale(domain=[lowest, highest], nice=False))
+    unknown = bool((segments["decision"] == "").any())  # grey, and in the legend, only if used
+    axis = alt.Axis(values=cutoffs or None, labelFontSize=12, titleFontSize=12, grid=False)
+    x = alt.X(
+        "low:Q",
+        title="Score (higher is better; ticks at the band cutoffs)",
+        scale=alt.Scale(domain=[lowest, highest], nice=False),
+        axis=axis,
+    )
+    legend = alt.Legend(title="Decision", orient="bottom", direction="horizontal")
     bars = (
         alt.Chart(segments)
-        .mark_bar(height=44, stroke="white", strokeWidth=2)
+        .mark_bar(height=40, stroke="white", strokeWidth=2)
         .encode(
             x=x,
             x2="high:Q",
-            color=alt.Color("decision:N", scale=_decision_scale(), legend=None),
+            color=alt.Color("decision:N", scale=_decision_scale(unknown), legend=legend),
             tooltip=["band", "label", "low", "high"],
         )
     )
     names = (
         alt.Chart(segments)
         .mark_text(color="white", fontWeight="bold", fontSize=13)
-        .encode(x="middle:Q", text="label:N")
+        .encode(x="middle:Q", text="band:N")
     )
     marker = pd.DataFrame({"low": [score], "label": [f"▼ {score:.0f}"]})
     tick = (
         alt.Chart(marker)
-        .mark_tick(color="black", thickness=5, size=64, orient="vertical")
+        .mark_tick(color="black", thickness=5, size=56, orient="vertical")
         .encode(x="low:Q")
     )
     text = (
         alt.Chart(marker)
-        .mark_text(dy=-40, fontSize=18, fontWeight="bold")
+        .mark_text(dy=-36, fontSize=18, fontWeight="bold")
         .encode(x="low:Q", text="label:N")
     )
-    return (bars + names + tick + text).properties(height=110, padding={"top": 30})
+    padding = {"top": 30, "left": 24, "right": 24, "bottom": 4}
+    # fit-x, not Streamlit's default "fit": the height is the bars' own, and the axis and legend
+    # are drawn below it instead of squeezed into it (which clipped the tick labels).
+    return (bars + names + tick + text).properties(height=70, padding=padding, autosize=FIT_WIDTH)
 
 
 def _decision_scale(with_unknown: bool = True) -> alt.Scale:
@@ -237,35 +289,46 @@ def _decision_scale(with_unknown: bool = True) -> alt.Scale:
 
 
 def reason_chart(
-    reasons: list[dict[str, Any]], contract: ApplicantContract | None = None
+    reasons: list[dict[str, Any]],
+    contract: ApplicantContract | None = None,
+    positive: bool = False,
 ) -> alt.Chart:
-    """Reason codes ranked (first = strongest reason), with their texts as labels."""
+    """Reasons ranked (first = strongest) by the score points they cost (or, for positive
+    factors, gained), on a labelled axis with each bar's value; ranks only for an older model
+    whose reasons carry no points."""
+    with_points = all(isinstance(r.get("points"), int | float) for r in reasons)
     frame = pd.DataFrame(
         [
             {
                 "rank": i + 1,
-                "reason": f"{i + 1}. {_reason_label(r, contract)}",
+                "reason": f"{i + 1}. {reason_label(r, contract)}",
                 "code": str(r.get("code")),
-                "weight": len(reasons) - i,
+                "text": str(r.get("text") or ""),
+                "points": abs(float(r["points"])) if with_points else float(len(reasons) - i),
             }
             for i, r in enumerate(reasons)
         ]
     )
-    return (
-        alt.Chart(frame)
-        .mark_bar(color="#c62828")
-        .encode(
-            x=alt.X("weight:Q", title="Rank of influence (longer = stronger)", axis=None),
-            y=alt.Y(
-                "reason:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=520)
-            ),
-            tooltip=["rank", "code", "reason"],
-        )
-        .properties(height=max(60, 34 * len(frame)))
+    if with_points:
+        title = "Score points gained" if positive else "Score points lost against the best group"
+        axis = alt.Axis(title=title, labelFontSize=12, titleFontSize=12, tickMinStep=1)
+    else:  # older models: the order is all there is
+        axis = alt.Axis(title="Rank of influence (longer = stronger)", labels=False, ticks=False)
+    base = alt.Chart(frame).encode(
+        x=alt.X("points:Q", axis=axis),
+        y=alt.Y("reason:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=360)),
+        tooltip=["rank", "code", "text", "points"],
     )
+    bars = base.mark_bar(color="#2e7d32" if positive else "#c62828")
+    chart = bars
+    if with_points:
+        chart = bars + base.mark_text(align="left", dx=4, fontSize=12).encode(
+            text=alt.Text("points:Q", format=".0f")
+        )
+    return chart.properties(height=max(60, 34 * len(frame)), autosize=FIT_WIDTH)
 
 
-def _reason_label(reason: dict[str, Any], contract: ApplicantContract | None) -> str:
+def reason_label(reason: dict[str, Any], contract: ApplicantContract | None) -> str:
     """Short chart label: the field's plain label when the code names a field, else the text."""
     code = str(reason.get("code", ""))
     if contract is not None and code.lower() in contract.by_name:

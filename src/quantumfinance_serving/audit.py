@@ -24,6 +24,10 @@ AUDIT_FIELDS = (
     "key_id",
     "model_name",
     "model_version",
+    "registry_uri",
+    "model_run_id",
+    "model_digest",
+    "contract_digest",
     "input_sha256",
     "pd",
     "score",
@@ -31,6 +35,19 @@ AUDIT_FIELDS = (
     "decision",
     "decided_at",
 )
+
+
+def audit_lineage(model: Any) -> dict[str, str | None]:
+    """What ties a decision to its model: the registry the version number belongs to, the
+    training run (-> git commit, dataset inputs), the digest of the artifacts as loaded and the
+    applicant contract's digest (docs/operations.md walks from a request id to the data hash)."""
+    identity = model.identity
+    return {
+        "registry_uri": identity.registry_uri,
+        "model_run_id": identity.run_id,
+        "model_digest": identity.artifact_digest,
+        "contract_digest": model.contract.digest,
+    }
 
 
 class AuditError(RuntimeError):
@@ -57,6 +74,9 @@ def input_hasher(feature_names: Sequence[str]) -> Callable[[dict[str, Any]], str
 class AuditLog(Protocol):
     def append(self, records: list[dict[str, Any]]) -> None: ...
 
+    def check(self) -> None:
+        """Raise AuditError when a record could not be written now (used by /ready)."""
+
     def close(self) -> None: ...
 
 
@@ -76,6 +96,14 @@ class JsonlAuditLog:
         except OSError as exc:
             raise AuditError(f"audit log {self.path} is not writable: {exc}") from exc
 
+    def check(self) -> None:
+        """Open the file for appending (writes nothing): AuditError when that fails."""
+        try:
+            with self._lock, open(self.path, "ab"):
+                pass
+        except OSError as exc:
+            raise AuditError(f"audit log {self.path} is not writable: {exc}") from exc
+
     def close(self) -> None:
         return None
 
@@ -92,6 +120,10 @@ class PostgresAuditLog:
             key_id text NOT NULL,
             model_name text NOT NULL,
             model_version text,
+            registry_uri text,
+            model_run_id text,
+            model_digest char(64),
+            contract_digest char(64),
             input_sha256 char(64) NOT NULL,
             pd double precision NOT NULL,
             score integer NOT NULL,
@@ -100,6 +132,11 @@ class PostgresAuditLog:
             decided_at timestamptz NOT NULL
         );
         CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id);
+        -- a table created before decisions carried their lineage gains the columns
+        ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS registry_uri text;
+        ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS model_run_id text;
+        ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS model_digest char(64);
+        ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS contract_digest char(64);
     """
 
     def __init__(self, dsn: str) -> None:
@@ -130,6 +167,23 @@ class PostgresAuditLog:
                     self._conn.close()
                 self._conn = None
                 raise AuditError(f"audit table {self.TABLE} is not writable: {exc}") from exc
+
+    def check(self) -> None:
+        """Connect (or reuse the connection) and ask for insert rights: AuditError otherwise."""
+        with self._lock:
+            try:
+                conn = self._connection()
+                allowed = conn.execute(
+                    "SELECT has_table_privilege(%s, 'INSERT')", (self.TABLE,)
+                ).fetchone()[0]
+                conn.rollback()
+            except Exception as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                raise AuditError(f"audit table {self.TABLE} is not writable: {exc}") from exc
+        if not allowed:
+            raise AuditError(f"audit table {self.TABLE} is not writable: no INSERT privilege")
 
     def close(self) -> None:
         if self._conn is not None:

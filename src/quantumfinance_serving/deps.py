@@ -3,34 +3,32 @@ and request bodies validated against the served model's contract."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Response, Security, status
+from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from quantumfinance_serving import rate_limit
 from quantumfinance_serving.metrics import ServingMetrics
 from quantumfinance_serving.model_store import LoadedModel, ModelStore
 from quantumfinance_serving.scoring import MicroBatcher
-from quantumfinance_serving.security import api_key_header, authenticate
+from quantumfinance_serving.security import api_key_header
+from quantumfinance_serving.security import require_key as established_key
 from quantumfinance_serving.settings import Settings
 
 
-def require_key(request: Request, api_key: Annotated[str | None, Security(api_key_header)]) -> str:
-    return authenticate(request, api_key)
+def require_key(request: Request, _: Annotated[str | None, Security(api_key_header)]) -> str:
+    """The caller's key id. GuardMiddleware has checked the key, and slowapi's middleware the
+    per-key limit, of every `/v1/*` request before its body was read; the Security parameter
+    documents the header."""
+    return established_key(request)
 
 
 KeyId = Annotated[str, Depends(require_key)]
-
-
-def limited_key(request: Request, response: Response, key_id: KeyId) -> str:
-    rate_limit.enforce(request, response)
-    return key_id
-
-
-LimitedKeyId = Annotated[str, Depends(limited_key)]
+LimitedKeyId = KeyId  # one limit policy for all of /v1/*, applied by SlowAPIASGIMiddleware
 
 
 def require_admin(request: Request, key_id: KeyId) -> str:
@@ -76,23 +74,53 @@ class ValidatedApplicants:
     applicants: list[dict[str, Any]]
 
 
+def _printable(value: Any) -> Any:
+    """Strings with lone surrogates (from hostile JSON keys) escaped, so the error serialises."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_printable(v) for v in value)
+    return value
+
+
 def _invalid(exc: ValidationError) -> RequestValidationError:
     """pydantic's errors, located in the body as FastAPI reports them; inputs not echoed back."""
     return RequestValidationError(
         [
-            {**error, "loc": ("body", *error["loc"])}
+            _printable({**error, "loc": ("body", *error["loc"])})
             for error in exc.errors(include_url=False, include_input=False)
         ]
     )
 
 
-async def one_applicant(request: Request, store: StoreDep) -> ValidatedApplicants:
-    model = store.get()  # ModelNotReady (503): no contract to validate against yet
-    body = await request.body()
+def _validated(body: bytes, from_json: Callable[[bytes], Any], from_python: Callable[[Any], Any]):
+    """The body validated by the served schema; RequestValidationError naming the fields.
+
+    The JSON parser refuses a lone surrogate (``"\\ud800"``) for the whole document, which
+    names no field. Python's JSON reader accepts it (and NaN, Infinity) as a value, so such a
+    body is validated again from Python objects: the error then names the field it is in."""
     try:
-        applicant = model.request_schema.applicant_from_json(body)
+        return from_json(body)
+    except ValidationError as exc:
+        if any(error["type"] != "json_invalid" for error in exc.errors()):
+            raise _invalid(exc) from None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise _invalid(exc) from None
+    try:
+        return from_python(data)
     except ValidationError as exc:
         raise _invalid(exc) from None
+
+
+async def one_applicant(request: Request, store: StoreDep) -> ValidatedApplicants:
+    model = store.get()  # ModelNotReady (503): no contract to validate against yet
+    schema = model.request_schema
+    body = await request.body()
+    applicant = _validated(body, schema.applicant_from_json, schema.applicant_from_python)
     return ValidatedApplicants(model, [applicant])
 
 
@@ -100,11 +128,9 @@ async def batch_of_applicants(
     request: Request, store: StoreDep, settings: SettingsDep
 ) -> ValidatedApplicants:
     model = store.get()
+    schema = model.request_schema
     body = await request.body()
-    try:
-        applicants = model.request_schema.applicants_from_json(body)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    applicants = _validated(body, schema.applicants_from_json, schema.applicants_from_python)
     size = len(applicants)
     if not 1 <= size <= settings.max_batch:
         problem = "is empty" if size == 0 else f"has {size} applicants"

@@ -68,3 +68,43 @@ class MaxBodySizeMiddleware:
         except BodyTooLarge:
             if not started:
                 await self._reject(send)
+
+
+class MaxHeadersMiddleware:
+    """431 for a request whose headers exceed QF_MAX_HEADER_BYTES in total or
+    QF_MAX_HEADER_COUNT in number.
+
+    uvicorn's h11 cap (server.py) bounds what is buffered while a head is incomplete; a head
+    that arrives complete in one read is parsed whole, so its size and count are checked here,
+    before any other work."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_count: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope["headers"]
+            size = sum(len(name) + len(value) + 4 for name, value in headers)
+            if len(headers) > self.max_count or size > self.max_bytes:
+                body = json.dumps(
+                    {
+                        "detail": f"request headers exceed {self.max_count} fields or "
+                        f"{self.max_bytes} bytes (QF_MAX_HEADER_COUNT, QF_MAX_HEADER_BYTES)"
+                    }
+                ).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 431,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from quantumfinance_serving.model_store import ModelStore
 
 
 class ServingMetrics:
@@ -30,15 +37,20 @@ class ServingMetrics:
             ["band", "decision"],
             registry=self.registry,
         )
-        self.model_version = Gauge(
-            "qf_model_version",
-            "Registry version of the loaded model (0 while none or loaded by path)",
-            ["model"],
+        self.reload_failures = Counter(
+            "qf_model_reload_failures_total",
+            "Model loads/reloads that failed (the previous model, if any, keeps serving)",
             registry=self.registry,
         )
-        self.model_ready = Gauge(
-            "qf_model_ready", "1 once a model is loaded", registry=self.registry
+        self.audit_failures = Counter(
+            "qf_audit_failures_total",
+            "Audit writes that failed (their decisions were not returned: 503)",
+            registry=self.registry,
         )
+
+    def watch(self, store: ModelStore) -> None:
+        """Export the store's state (read at each scrape) with this registry."""
+        self.registry.register(ModelCollector(store))
 
     def count_decisions(self, results: list[dict]) -> None:
         counts: dict[tuple[str, str], int] = {}
@@ -47,6 +59,33 @@ class ServingMetrics:
             counts[key] = counts.get(key, 0) + 1
         for (band, decision), n in counts.items():
             self.decisions.labels(band, decision).inc(n)
+
+
+class ModelCollector(Collector):
+    """The served model's gauges, read from the store at scrape time."""
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        current = self.store.current
+        yield GaugeMetricFamily("qf_model_ready", "1 once a model is loaded", current is not None)
+        version = GaugeMetricFamily(
+            "qf_model_version",
+            "Registry version of the loaded model (0 while none or loaded by path)",
+            labels=["model"],
+        )
+        if current is not None:
+            number = current.identity.version
+            version.add_metric(
+                [current.identity.name], float(number) if number and number.isdigit() else 0
+            )
+        yield version
+        yield GaugeMetricFamily(
+            "qf_model_lagging_alias",
+            "1 while the served version is not the one the followed alias points to",
+            float(self.store.lagging),
+        )
 
 
 class MetricsMiddleware:

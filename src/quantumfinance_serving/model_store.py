@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pandas as pd
 
 from quantumfinance.contract import ApplicantContract, ContractError, contract_of_model
 from quantumfinance_serving.audit import input_hasher
+from quantumfinance_serving.model_uri import RegistryRef, parse_model_uri  # noqa: F401 - re-export
 from quantumfinance_serving.schemas import RequestSchema, request_schema
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class ModelIdentity:
     version: str | None
     alias: str | None
     run_id: str | None
+    registry_uri: str | None = None  # which registry the version number belongs to
+    artifact_digest: str | None = None  # sha256 of the artifacts as loaded (quantumfinance.lineage)
 
 
 # MLflow column types -> numpy dtype of the input frame; strings stay as pandas infers them.
@@ -237,32 +240,6 @@ def applicants_frame(records: list[dict[str, Any]], layout: FrameLayout) -> pd.D
     return layout.frame(records)
 
 
-@dataclass(frozen=True)
-class RegistryRef:
-    """A `models:/` URI taken apart: the registered name and one of version or alias."""
-
-    name: str
-    version: str | None
-    alias: str | None
-
-
-_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))$")
-
-
-def parse_model_uri(uri: str) -> RegistryRef:
-    """`models:/name@alias` or `models:/name/<version>` -> RegistryRef (ValueError otherwise).
-
-    Stages, `latest` and logged-model ids are refused: a served model must be pinnable to one
-    registry version, and aliases are how this project promotes (champion, challenger)."""
-    match = _REGISTRY_URI.match(uri.strip())
-    if match is None:
-        raise ValueError(
-            f"model URI {uri!r} must be models:/<name>@<alias>, models:/<name>/<version> "
-            "or a local model directory"
-        )
-    return RegistryRef(match["name"], match["version"], match["alias"])
-
-
 def resolve(uri: str) -> ModelIdentity:
     """Pin a model URI to one version (an alias may move between lookup and load)."""
     if uri.startswith("models:"):
@@ -281,6 +258,7 @@ def resolve(uri: str) -> ModelIdentity:
             version=str(version.version),
             alias=parsed.alias,
             run_id=version.run_id,
+            registry_uri=registry_identity(),
         )
     from mlflow.models import Model  # noqa: PLC0415
 
@@ -289,6 +267,13 @@ def resolve(uri: str) -> ModelIdentity:
     if mlmodel.exists():
         run_id = Model.load(str(mlmodel)).run_id
     return ModelIdentity(uri, uri, Path(uri.rstrip("/")).name, None, None, run_id)
+
+
+def registry_identity() -> str:
+    """The registry URI this process reads versions from, without any user:password part."""
+    import mlflow  # noqa: PLC0415
+
+    return re.sub(r"//[^/@]*@", "//", mlflow.get_registry_uri())
 
 
 def _run_metrics(run_id: str | None) -> dict[str, float]:
@@ -330,23 +315,31 @@ def run_plots(identity: ModelIdentity) -> dict[str, bytes]:
 
     from mlflow import MlflowClient  # noqa: PLC0415
 
+    from quantumfinance.lineage import linked_runs  # noqa: PLC0415
+
     client = MlflowClient()
+    try:  # reporting logs into its own run, linked to the model's (docs/decisions/0011)
+        linked = [r.info.run_id for r in linked_runs(client, identity.run_id, "reporting")[:1]]
+    except Exception as exc:  # noqa: BLE001 - display data: absence is fine
+        logger.info("runs linked to %s: %s", identity.run_id, exc)
+        linked = []
+    source = linked[0] if linked else identity.run_id  # models trained before the split
     plots: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="qf-plots-") as tmp:
         for plot in REPORTING_PLOTS:
             try:
-                local = client.download_artifacts(identity.run_id, plot.artifact_path, tmp)
+                local = client.download_artifacts(source, plot.artifact_path, tmp)
                 content = Path(local).read_bytes()
             except Exception as exc:  # noqa: BLE001 - not logged (e.g. no reporting run yet)
-                logger.info("%s of run %s: %s", plot.artifact_path, identity.run_id, exc)
+                logger.info("%s of run %s: %s", plot.artifact_path, source, exc)
                 continue
             if content.startswith(PNG_SIGNATURE):
                 plots[plot.name] = content
             else:
-                logger.warning("%s of run %s is not a PNG", plot.artifact_path, identity.run_id)
+                logger.warning("%s of run %s is not a PNG", plot.artifact_path, source)
     missing = [p.artifact_path for p in REPORTING_PLOTS if p.name not in plots]
     if missing:
-        logger.warning("run %s serves without %s", identity.run_id, ", ".join(missing))
+        logger.warning("run %s serves without %s", source, ", ".join(missing))
     return plots
 
 
@@ -371,29 +364,44 @@ def warmup_applicants(contract: ApplicantContract) -> list[dict[str, Any]]:
 
 
 def load(uri: str, use_fast_path: bool) -> LoadedModel:
-    """Resolve, load and warm up a model; check the fast path against predict on examples."""
+    """Resolve, load and warm up a model; check the fast path against predict on examples.
+
+    The run's metrics and plots (tracking-server calls and downloads) are fetched in a helper
+    thread while the model itself is downloaded and unpickled: start -> ready pays the longer of
+    the two, not their sum."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
     import mlflow  # noqa: PLC0415
 
+    from quantumfinance.lineage import directory_sha256  # noqa: PLC0415
+
     identity = resolve(uri)
-    pyfunc = mlflow.pyfunc.load_model(identity.load_uri)
-    contract = served_contract(pyfunc, identity.load_uri)
-    layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
-    fast_path = None
-    if use_fast_path:
-        try:
-            fast_path = PipelineFastPath(pyfunc, layout)
-        except TypeError as exc:
-            logger.warning("fast path off for %s: %s", identity.load_uri, exc)
-    model = LoadedModel(
-        identity,
-        pyfunc,
-        contract,
-        layout,
-        _run_metrics(identity.run_id),
-        fast_path,
-        _published_policy(pyfunc),
-        run_plots(identity),
-    )
+    # Downloaded first (as load_model would), so that the audit can name the digest of the
+    # exact bytes served; MLflow's own temp copy lives until the process ends.
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=identity.load_uri))
+    identity = replace(identity, artifact_digest=directory_sha256(local))
+    with ThreadPoolExecutor(1, thread_name_prefix="model-run") as helper:
+        metrics = helper.submit(_run_metrics, identity.run_id)
+        plots = helper.submit(run_plots, identity)
+        pyfunc = mlflow.pyfunc.load_model(str(local))
+        contract = served_contract(pyfunc, identity.load_uri)
+        layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
+        fast_path = None
+        if use_fast_path:
+            try:
+                fast_path = PipelineFastPath(pyfunc, layout)
+            except TypeError as exc:
+                logger.warning("fast path off for %s: %s", identity.load_uri, exc)
+        model = LoadedModel(
+            identity,
+            pyfunc,
+            contract,
+            layout,
+            metrics.result(),
+            fast_path,
+            _published_policy(pyfunc),
+            plots.result(),
+        )
     sample = layout.frame(warmup_applicants(contract))
     expected = pyfunc.predict(sample.copy())
     if fast_path is not None:
@@ -424,13 +432,21 @@ def _freeze_long_lived() -> None:
 class ModelStore:
     """Holds the current model; loads in the background, polls the alias, reloads atomically."""
 
-    def __init__(self, uri: str, reload_interval: float, use_fast_path: bool = True) -> None:
+    def __init__(
+        self,
+        uri: str,
+        reload_interval: float,
+        use_fast_path: bool = True,
+        on_reload_failure: Callable[[], None] = lambda: None,
+    ) -> None:
         self.uri = uri
         self.reload_interval = reload_interval
         self.use_fast_path = use_fast_path
+        self.on_reload_failure = on_reload_failure
         self.current: LoadedModel | None = None  # replaced whole: readers never see a mix
-        self.last_error: str | None = None  # of the latest load attempt
-        self.check_error: str | None = None  # of the latest alias poll
+        self.last_error: str | None = None  # of the latest load attempt (None once one succeeds)
+        self.check_error: str | None = None  # of the latest alias poll (None once one succeeds)
+        self.alias_version: str | None = None  # where the followed alias pointed at the last poll
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -438,6 +454,16 @@ class ModelStore:
     @property
     def ready(self) -> bool:
         return self.current is not None
+
+    @property
+    def lagging(self) -> bool:
+        """True while the served version is not the one the followed alias points to."""
+        current = self.current
+        return (
+            current is not None
+            and self.alias_version is not None
+            and self.alias_version != current.identity.version
+        )
 
     def get(self) -> LoadedModel:
         model = self.current
@@ -452,11 +478,14 @@ class ModelStore:
                 model = load(self.uri, self.use_fast_path)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                self.on_reload_failure()
                 logger.error("loading %s failed, keeping the current model: %s", self.uri, exc)
                 raise
             previous = self.current
             self.current = model
             self.last_error = None
+            if model.identity.alias:
+                self.alias_version = model.identity.version
             _freeze_long_lived()
             logger.info(
                 "serving %s version %s, contract %s (was version %s, contract %s)",
@@ -475,7 +504,8 @@ class ModelStore:
             return True
         if not self.uri.startswith("models:"):
             return False
-        return resolve(self.uri).version != current.identity.version
+        self.alias_version = resolve(self.uri).version
+        return self.alias_version != current.identity.version
 
     def start(self) -> None:
         """Load at once in a background thread, then poll for alias moves."""

@@ -116,9 +116,19 @@ class RequestSchema:
         """One applicant from a JSON body; pydantic's ValidationError names the bad fields."""
         return self._complete(self.applicant.validate_json(body))
 
+    def applicant_from_python(self, data: Any) -> dict[str, Any]:
+        """One applicant from already-decoded JSON (see deps._validated)."""
+        return self._complete(self.applicant.validate_python(data))
+
     def applicants_from_json(self, body: bytes) -> list[dict[str, Any]]:
         """The applicants of a batch body ``{"applicants": [...]}``."""
-        applicants = self.batch.validate_json(body)["applicants"]
+        return self._complete_all(self.batch.validate_json(body)["applicants"])
+
+    def applicants_from_python(self, data: Any) -> list[dict[str, Any]]:
+        """The applicants of an already-decoded batch body."""
+        return self._complete_all(self.batch.validate_python(data)["applicants"])
+
+    def _complete_all(self, applicants: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self._nullable:
             for applicant in applicants:
                 self._complete(applicant)
@@ -200,8 +210,13 @@ NO_MODEL_SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 class ReasonCode(BaseModel):
-    code: str = Field(description="Adverse-action reason code")
-    text: str = Field(description="Plain-language explanation")
+    code: str = Field(description="Reason code (the characteristic)")
+    text: str = Field(description="Plain-language explanation for this applicant")
+    points: float | None = Field(
+        None,
+        description="Score points lost against the characteristic's best group (reason code) "
+        "or gained (positive factor); null from models that do not report them",
+    )
 
 
 class ModelRef(BaseModel):
@@ -218,6 +233,11 @@ class ScoreResult(BaseModel):
     band: str = Field(description="Risk band")
     decision: Decision
     reason_codes: list[ReasonCode] = Field(max_length=4, description="Ranked, at most 4")
+    positive_factors: list[ReasonCode] = Field(
+        default_factory=list,
+        description="What raised the score most, ranked (empty from models that do not report "
+        "them)",
+    )
 
 
 class ScoreResponse(ScoreResult):
@@ -259,10 +279,17 @@ class ModelInfo(BaseModel):
     contract_digest: str = Field(
         description="SHA-256 of the contract's canonical JSON: changes exactly when it does"
     )
+    registry_uri: str | None = Field(None, description="Registry the version belongs to")
+    artifact_digest: str | None = Field(None, description="SHA-256 of the served artifacts")
+    alias_version: str | None = Field(
+        None, description="Version the followed alias pointed at when last checked"
+    )
+    alias_in_sync: bool = Field(True, description="False when the served version is not it")
+    alias_out_of_sync_reason: str | None = Field(None, description="Why they differ")
 
 
 class Status(BaseModel):
-    status: str
+    status: str = Field(description="ok, ready, degraded, loading or unavailable")
     detail: str | None = None
 
 

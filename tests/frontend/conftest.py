@@ -134,13 +134,14 @@ def held_out_payloads(project, contract: ApplicantContract, n: int = HELD_OUT) -
 def api_processes(trained_project, tmp_path_factory) -> Iterator[dict[str, ScoringApi]]:
     """All German-credit API processes the front-end tests need, started together (loads overlap).
 
-    `main` is shared (generous limit); `limited` allows one score a minute and is stopped by the
+    `main` is shared (generous limit); `limited` allows one score a minute (its limit covers every
+    /v1/* call: the page's one cached GET /v1/model, then one score) and is stopped by the
     test that needs an API going away; `no_model` points at a model that does not exist.
     """
     log_dir = tmp_path_factory.mktemp("frontend-api")
     apis = {
         "main": launch_api(trained_project, log_dir),
-        "limited": launch_api(trained_project, log_dir, QF_RATE_LIMIT="1/minute"),
+        "limited": launch_api(trained_project, log_dir, QF_RATE_LIMIT="2/minute"),
         "no_model": launch_api(
             trained_project, log_dir, QF_MODEL_URI=str(log_dir / "no-such-model")
         ),

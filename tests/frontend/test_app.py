@@ -111,16 +111,40 @@ def test_form_is_drawn_from_the_served_contract(portfolio):
     assert contract.portfolio.name in texts(at)
 
 
+def approved_applicant(portfolio: Portfolio) -> tuple[dict, dict]:
+    """A real held-out applicant the model approves."""
+    scored = [(a, portfolio.api.score(a)) for a in portfolio.applicants]
+    approved = [item for item in scored if item[1]["decision"] == "approve"]
+    assert approved, "no approval among the held-out applicants"
+    return approved[0]
+
+
+def shown_value(spec, value) -> list[str]:
+    """How a reason text may name an applicant's value: its category label (or raw value), the
+    number as written with thousands separators (or bare), or a word for missing."""
+    if value is None:
+        return ["not given", "missing", "unknown"]
+    if spec.is_categorical:
+        return [category_label(spec, value), str(value)]
+    number = float(value)
+    return [f"{number:,.2f}".rstrip("0").rstrip("."), f"{number:.2f}".rstrip("0").rstrip(".")]
+
+
 def test_scored_applicant_shows_decision_reasons_and_model(portfolio):
     applicant, expected = chosen_applicant(portfolio)
-    api = portfolio.api
-    at = fill_and_submit(open_app(api.url, api.key), applicant, portfolio.contract)
+    api, contract = portfolio.api, portfolio.contract
+    at = fill_and_submit(open_app(api.url, api.key), applicant, contract)
 
     assert not at.exception
     page = texts(at)
+    assert expected["decision"] != "approve"  # chosen_applicant prefers review / decline
     assert f"Decision: {expected['decision'].upper()}" in page
-    for rank, reason in enumerate(expected["reason_codes"], start=1):
-        assert f"{rank}. **{reason['code']}** — {reason['text']}" in page
+    assert "Adverse-action reasons, strongest first" in [s.value for s in at.main.subheader]
+    titles = [contract.by_name[r["code"].lower()].title for r in expected["reason_codes"]]
+    for rank, (reason, title) in enumerate(
+        zip(expected["reason_codes"], titles, strict=True), start=1
+    ):
+        assert f"{rank}. **{title}** — {reason['text']}" in page
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Score"] == str(expected["score"])
     assert metrics["Band"] == expected["band"]
@@ -130,12 +154,46 @@ def test_scored_applicant_shows_decision_reasons_and_model(portfolio):
     assert f"credit-score v{version}" in sidebar
     assert f"v{version}" in page  # under the decision
     gauge, reasons = at.get("vega_lite_chart")  # score gauge + ranked reasons
-    # The gauge draws the model's own bands (published by /v1/model) around the score.
+    # The gauge draws the model's own bands (published by /v1/model) around the score, with
+    # ticks at the cutoffs only (inside the drawn range: no clipped labels at the edges).
     assert f"{expected['band']} · {expected['decision']}" in chart_data(gauge)["label"].tolist()
+    assert '"values"' in gauge.proto.spec
     assert "does not publish the band cutoffs" not in page
-    shown = chart_data(reasons)["reason"].tolist()
-    titles = [portfolio.contract.by_name[r["code"].lower()].title for r in expected["reason_codes"]]
-    assert shown == [f"{i}. {t}" for i, t in enumerate(titles, start=1)]
+    drawn = chart_data(reasons)
+    assert drawn["reason"].tolist() == [f"{i}. {t}" for i, t in enumerate(titles, start=1)]
+    if all(r.get("points") is not None for r in expected["reason_codes"]):
+        assert drawn["points"].tolist() == [abs(r["points"]) for r in expected["reason_codes"]]
+        assert "Score points lost against the best group" in reasons.proto.spec
+
+
+def test_reasons_of_a_declined_applicant_name_their_values(portfolio):
+    """Each adverse-action reason names the applicant's own value (or its group's label)."""
+    applicant, expected = chosen_applicant(portfolio)
+    assert expected["reason_codes"]
+    for reason in expected["reason_codes"]:
+        spec = portfolio.contract.by_name[reason["code"].lower()]
+        named = shown_value(spec, applicant[spec.name])
+        assert any(v.lower() in reason["text"].lower() for v in named), (reason, named)
+
+
+def test_an_approved_applicant_shows_positive_factors_not_adverse_reasons(german_portfolio):
+    applicant, expected = approved_applicant(german_portfolio)
+    api, contract = german_portfolio.api, german_portfolio.contract
+    at = fill_and_submit(open_app(api.url, api.key), applicant, contract)
+
+    assert not at.exception
+    page = texts(at)
+    assert "Decision: APPROVE" in page
+    subheaders = [s.value for s in at.main.subheader]
+    assert "Strongest positive factors" in subheaders
+    assert not [s for s in subheaders if "Adverse" in s]
+    for reason in expected["reason_codes"]:  # the API's adverse reasons are not shown
+        assert reason["text"] not in page
+    factors = expected.get("positive_factors") or []
+    for factor in factors:
+        assert factor["text"] in page
+    if not factors:  # an API without positive factors (older model)
+        assert "no positive factors" in page
 
 
 def as_cell(value) -> str:
@@ -173,6 +231,7 @@ def test_batch_reports_the_bad_rows_and_fields_and_scores_the_rest(portfolio):
     assert "2 row(s) were not scored" in texts(at)
     assert "23 applicant(s) scored" in texts(at)
     good = [i for i in range(25) if i not in (6, 9)]
+    assert scored.columns[:3].tolist() == [contract.id.name, "decision", "score"]
     assert scored["row"].tolist() == [i + 1 for i in good]
     assert scored[contract.id.name].tolist() == upload.loc[good, contract.id.name].tolist()
     expected = api.score_batch([payloads[i] for i in good])
@@ -182,29 +241,36 @@ def test_batch_reports_the_bad_rows_and_fields_and_scores_the_rest(portfolio):
     assert len(downloads) == 2  # template + scored CSV
 
 
-def test_model_page_shows_version_metrics_and_contract(scoring_api):
+def test_model_page_shows_a_summary_and_folds_the_figures_away(scoring_api):
     info = scoring_api.model_info()
     at = open_app(scoring_api.url, scoring_api.key)
     at.switch_page("views/model.py").run()
 
     assert not at.exception
     assert f"credit-score v{info['version']}" in at.subheader[0].value
+    metrics = info["metrics"]
+    assert metrics, "the API should report the training run's metrics"
+    # the summary: three headline figures (test) with their cross-validated mean and spread
     shown = {m.label: m.value for m in at.main.metric}
-    assert info["metrics"], "the API should report the training run's metrics"
-    for name, value in info["metrics"].items():
-        assert shown[name.replace("_", " ")] == f"{value:.3f}"
+    headline = {"AUC (test)": "test_auc", "KS (test)": "test_ks", "Gini (test)": "test_gini"}
+    assert shown == {label: f"{metrics[name]:.3f}" for label, name in headline.items()}
+    spread = f" ± {metrics['cv_auc_std']:.3f}" if "cv_auc_std" in metrics else ""
+    assert f"CV {metrics['cv_auc']:.3f}{spread}" in texts(at)
+    assert info["contract"]["portfolio"]["name"] in texts(at)
     # the reporting plots of the model's run, fetched from the API with the key
     assert len(info["plots"]) == 4, info["plots"]
     captions = [caption for image in at.main.image for caption in image.captions]
     assert captions == list(info["plots"]), captions
     assert all(url for image in at.main.image for url in image.value)
-    # the contract the model was trained on, as served
-    assert "Applicant contract" in [s.value for s in at.main.subheader]
-    assert info["contract"]["portfolio"]["name"] in texts(at)
-    table = at.main.dataframe[0].value
-    assert table["column"].tolist() == [
+    # every figure, folded away; then the contract the model was trained on
+    labels = [e.label for e in at.main.expander]
+    assert f"All {len(metrics)} training figures" in labels
+    table, contract = (d.value for d in at.main.dataframe)
+    assert sorted(table["figure"]) == sorted(metrics)
+    assert contract["column"].tolist() == [
         c["name"] for c in info["contract"]["characteristics"] if c.get("use_in_model", True)
     ]
+    assert "QF_" not in texts(at)  # no environment variables for a loan officer
 
 
 def test_wrong_key_is_explained_not_traced(scoring_api):
@@ -212,7 +278,10 @@ def test_wrong_key_is_explained_not_traced(scoring_api):
 
     assert not at.exception
     assert any("Access denied" in e.value for e in at.main.error)
-    assert "API key was refused" in texts(at)
+    assert any("Access denied" in e.value for e in at.sidebar.error)
+    assert not [w for w in at.sidebar.warning if "model" in w.value]  # not "API up, no model"
+    officer = " ".join(e.value for e in at.main.error)
+    assert "key was refused" in officer and "QF_" not in officer
     assert not has_form(at)  # no contract without a valid key
 
 
@@ -234,7 +303,7 @@ def test_rate_limit_then_api_stopped(api_processes, german_portfolio):
 
     at.run()  # the officer clicks on: the API is gone
     assert not at.exception
-    assert any("API down" in e.value for e in at.sidebar.error)
+    assert any("Scoring service unavailable" in e.value for e in at.sidebar.error)
     at.switch_page("views/model.py").run()
     assert not at.exception
     assert any("scoring service is unavailable" in e.value for e in at.main.error)
@@ -246,7 +315,7 @@ def test_model_not_loaded_is_a_friendly_503(api_processes):
     at = open_app(api.url, api.key)
 
     assert not at.exception
-    assert any("API up, model not available" in w.value for w in at.sidebar.warning)
+    assert any("no model loaded yet" in w.value for w in at.sidebar.warning)
     assert any("model is not ready" in w.value for w in at.main.warning)
     assert not has_form(at)  # the form is the model's contract: none without a model
     at.switch_page("views/batch_scoring.py").run()

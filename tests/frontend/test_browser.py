@@ -3,8 +3,8 @@
 A loan officer scores one applicant of each shipped portfolio (German credit, cards) with the
 same test: the fields it changes are picked from the API's contract by type, never by name.
 
-Every run takes a screenshot of the scored applicant. The German one replaces
-docs/img/score_applicant.png (shown in the README) when that file is missing or
+Every run takes screenshots of the scored applicant, the batch page and the Model page. The
+German ones replace docs/img/{score_applicant,batch_scoring,model}.png (in the README) when missing or
 QF_UPDATE_SCREENSHOTS=1, so the README's picture comes from the app as tested without every
 `make test` rewriting a tracked file.
 """
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import requests
 
@@ -32,13 +33,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 README_SCREENSHOT = REPO_ROOT / "docs" / "img" / "score_applicant.png"
 
 
-def _screenshot_path(portfolio: str, tmp_path: Path) -> Path:
-    """Where this run's screenshot goes: the README's copy (German credit) only when asked for
-    (or missing)."""
-    update = os.environ.get("QF_UPDATE_SCREENSHOTS") == "1" or not README_SCREENSHOT.exists()
+def _screenshot_path(portfolio: str, tmp_path: Path, page: str = "score_applicant") -> Path:
+    """Where this run's screenshot of a page goes: the README's copy in docs/img (German credit)
+    only when asked for (or missing)."""
+    readme_copy = README_SCREENSHOT.with_name(f"{page}.png")
+    update = os.environ.get("QF_UPDATE_SCREENSHOTS") == "1" or not readme_copy.exists()
     if portfolio == "german" and update:
-        return README_SCREENSHOT
-    return tmp_path / f"score_applicant_{portfolio}.png"
+        return readme_copy
+    return tmp_path / f"{page}_{portfolio}.png"
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +115,8 @@ def test_loan_officer_scores_an_applicant_in_chromium(streamlit_url, portfolio, 
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1900})
             page.goto(streamlit_url)
-            expect(page.get_by_text(contract.portfolio.name).first).to_be_visible(timeout=30_000)
+            # the first run of the app imports it all: slow on a loaded machine
+            expect(page.get_by_text(contract.portfolio.name).first).to_be_visible(timeout=90_000)
             for name, value in changes.items():
                 spec = contract.by_name[name]
                 if spec.is_categorical:
@@ -130,13 +133,21 @@ def test_loan_officer_scores_an_applicant_in_chromium(streamlit_url, portfolio, 
 
             decision = page.get_by_text(f"Decision: {expected['decision'].upper()}")
             expect(decision).to_be_visible(timeout=30_000)
-            for reason in expected["reason_codes"]:
+            # adverse-action reasons for review / decline; the positive factors for an approval
+            approved = expected["decision"] == "approve"
+            shown = (
+                (expected.get("positive_factors") or []) if approved else expected["reason_codes"]
+            )
+            hidden = expected["reason_codes"] if approved else []
+            for reason in shown:
                 expect(page.get_by_text(reason["text"]).first).to_be_visible()
-            expect(page.get_by_text("API healthy")).to_be_visible()
+            for reason in hidden:
+                expect(page.get_by_text(reason["text"])).to_have_count(0)
+            expect(page.get_by_text("Ready to score")).to_be_visible()
             score = page.get_by_test_id("stMetricValue").first
             expect(score).to_have_text(str(expected["score"]))
-            charts = page.get_by_test_id("stVegaLiteChart")  # score gauge + ranked reasons
-            expect(charts).to_have_count(2, timeout=30_000)
+            charts = page.get_by_test_id("stVegaLiteChart")  # score gauge (+ ranked reasons)
+            expect(charts).to_have_count(2 if shown else 1, timeout=30_000)
             expect(charts.locator("svg, canvas").first).to_be_visible()
             page.wait_for_timeout(1500)  # let the Vega charts finish drawing for the picture
             screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -145,3 +156,51 @@ def test_loan_officer_scores_an_applicant_in_chromium(streamlit_url, portfolio, 
             browser.close()
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     assert screenshot.stat().st_size > 20_000
+
+
+def test_batch_and_model_pages_in_chromium(streamlit_url, portfolio, tmp_path):
+    """The batch page scores an uploaded file (results led by id, decision, score) and the
+    Model page shows its summary; both are screenshot for the README like the score page."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+
+    contract = portfolio.contract
+    upload = pd.DataFrame(portfolio.applicants[:20])
+    upload.insert(0, contract.id.name, [f"A-{i:03d}" for i in range(len(upload))])
+    csv = tmp_path / "applicants.csv"
+    upload.to_csv(csv, index=False)
+    info = portfolio.api.model_info()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(f"{streamlit_url}/batch_scoring")
+            page.locator("input[type=file]").set_input_files(str(csv))
+            expect(page.get_by_text("20 applicant(s) scored")).to_be_visible(timeout=60_000)
+            grid = page.get_by_test_id("stDataFrame").last
+            expect(grid).to_be_visible()
+            page.wait_for_timeout(1500)  # let the chart and the grid finish drawing
+            page.screenshot(
+                path=str(_screenshot_path(portfolio.name, tmp_path, "batch_scoring")),
+                full_page=True,
+            )
+
+            page.goto(f"{streamlit_url}/model")
+            expect(page.get_by_text(f"credit-score v{info['version']}").first).to_be_visible(
+                timeout=30_000
+            )
+            expect(page.get_by_text("AUC (test)")).to_be_visible()
+            expect(page.get_by_text(f"{info['metrics']['test_auc']:.3f}").first).to_be_visible()
+            expect(page.get_by_text(f"All {len(info['metrics'])} training figures")).to_be_visible()
+            expect(page.get_by_test_id("stImage")).to_have_count(len(info["plots"]), timeout=30_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(
+                path=str(_screenshot_path(portfolio.name, tmp_path, "model")), full_page=True
+            )
+        finally:
+            browser.close()
+    for name in ("batch_scoring", "model"):
+        picture = _screenshot_path(portfolio.name, tmp_path, name)
+        assert picture.read_bytes().startswith(b"\x89PNG") and picture.stat().st_size > 20_000

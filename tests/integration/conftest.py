@@ -1,9 +1,9 @@
-"""The real stack, started ONCE per session on free ports: PostgreSQL, S3 endpoint, MLflow server.
+"""The real stack, started ONCE per session on free ports: PostgreSQL, S3 (SeaweedFS), MLflow, Dask.
 
 `stack_project` is a tmp copy of the project on which `kedro run --env stack` has run ingest +
 data_engineering and then data_science (which must run on its own: kedro-mlflow issue 690).
-Fault tests (test_stack_faults.py) stop services, and moto forgets its objects on restart, so they
-are moved to the end of the session.
+Tests that stop services (test_stack_restart.py, then test_stack_faults.py) run at the end of the
+session, in that order.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from scripts.stack import Stack
+from quantumfinance.stack import Stack
 from tests.support.services import REPO_ROOT
 from tests.support.stack import running_stack
 
@@ -29,13 +29,18 @@ KEDRO_TIMEOUT = 600
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the fault tests last: they stop (and restart) the shared services."""
-    items.sort(key=lambda item: "integration/test_stack_faults.py" in item.nodeid)
+    """Run these last, in this order: re-training, then stopping (and restarting) services."""
+    last = (
+        "integration/test_data_versions.py",  # re-trains: a new model version
+        "integration/test_stack_restart.py",
+        "integration/test_stack_faults.py",
+    )
+    items.sort(key=lambda item: next((i + 1 for i, f in enumerate(last) if f in item.nodeid), 0))
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """`python -m scripts.stack up` (its code path) on free ports; `down` at the end."""
+    """`python -m quantumfinance.stack up` (its code path) on free ports; `down` at the end."""
     with running_stack() as started:
         yield started
 

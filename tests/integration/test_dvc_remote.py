@@ -11,7 +11,8 @@ import pytest
 from configobj import ConfigObj
 from dvc.repo import Repo
 
-from scripts.stack import Stack
+from quantumfinance.data_versions import DataVersionError, push_checked
+from quantumfinance.stack import Stack
 from tests.support.portfolios import raw_applicants
 from tests.support.services import REPO_ROOT
 
@@ -67,7 +68,8 @@ def test_push_then_pull_into_a_fresh_clone_is_identical(
         repo.add(str(applicants))
         sh(["git", *GIT_IDENTITY, "add", "."], origin, stack_env)
         sh(["git", *GIT_IDENTITY, "commit", "-q", "-m", "track applicants"], origin, stack_env)
-        assert repo.push() == 1
+        assert push_checked(origin) == 1
+        assert push_checked(origin) == 0  # all there already: nothing to move, no error
 
     stored = stack.s3.client().list_objects_v2(Bucket="dvc").get("Contents", [])
     assert any(md5(applicants) in obj["Key"].replace("/", "") for obj in stored), (
@@ -83,3 +85,26 @@ def test_push_then_pull_into_a_fresh_clone_is_identical(
         point_remote_at(repo, stack.s3.url)
         repo.pull()
     assert md5(pulled) == md5(applicants)
+
+
+def test_push_that_leaves_outputs_behind_is_an_error(
+    stack: Stack, stack_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dvc.lock names an output that is neither in the workspace nor in the cache (as when a run
+    wrote it elsewhere): a plain `dvc push` moves 0 files and exits 0; ours names the file."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, stack_env[name])
+    origin = tmp_path / "origin"
+    (origin / "data").mkdir(parents=True)
+    sh(["git", "init", "-q", "-b", "main"], origin, stack_env)
+    Repo.init(str(origin)).close()
+    shutil.copy2(REPO_ROOT / ".dvc" / "config", origin / ".dvc" / "config")
+    table = origin / "data" / "never_pushed.csv"
+    table.write_text("applicant,score\n1,600\n")
+    with Repo(str(origin)) as repo:
+        point_remote_at(repo, stack.s3.url)
+        repo.add(str(table))
+    shutil.rmtree(origin / ".dvc" / "cache")
+    table.unlink()
+    with pytest.raises(DataVersionError, match="never_pushed.csv"):
+        push_checked(origin)

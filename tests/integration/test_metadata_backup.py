@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack import Stack
+from quantumfinance.stack import Stack
 from tests.integration.conftest import query
 
 pytestmark = pytest.mark.stack

@@ -1,4 +1,4 @@
-"""`python -m scripts.stack`: the exports file, status, idempotent up, stop by pid only."""
+"""`python -m quantumfinance.stack`: the exports file, status, idempotent up, stop by pid only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from scripts.stack import Service, Stack, up
+from quantumfinance.stack import Service, Stack, up
 from tests.integration.conftest import read_env_file
 from tests.support.services import REPO_ROOT
 
@@ -22,6 +22,7 @@ CLIENT_VARIABLES = {
     "AWS_SECRET_ACCESS_KEY",
     "QF_POSTGRES_DSN",
     "QF_MODEL_URI",
+    "QF_DASK_SCHEDULER",
 }
 
 
@@ -43,7 +44,7 @@ def test_status_command_reports_every_service(stack: Stack) -> None:
         [
             sys.executable,
             "-m",
-            "scripts.stack",
+            "quantumfinance.stack",
             "status",
             "--state-dir",
             str(stack.config.state_dir),
@@ -58,17 +59,43 @@ def test_status_command_reports_every_service(stack: Stack) -> None:
     assert f"postgres  up at 127.0.0.1:{stack.postgres.port}" in proc.stdout
     assert f"s3        up at {stack.s3.url}" in proc.stdout
     assert f"mlflow    up at {stack.mlflow.url}" in proc.stdout
+    assert f"dask      up at {stack.dask.address}" in proc.stdout
 
 
 @pytest.mark.stack
 def test_up_again_keeps_the_running_processes(stack: Stack) -> None:
-    pids = (stack.postgres.pid(), stack.s3.service.pid(), stack.mlflow.service.pid())
+    pids = (
+        stack.postgres.pid(),
+        stack.s3.service.pid(),
+        stack.mlflow.service.pid(),
+        stack.dask.scheduler.pid(),
+    )
     started = time.monotonic()
     again = up(stack.config)
     assert time.monotonic() - started < 20, "a second `up` restarted something"
-    assert (again.postgres.pid(), again.s3.service.pid(), again.mlflow.service.pid()) == pids
-    buckets = {b["Name"] for b in stack.s3.client().list_buckets()["Buckets"]}
+    assert (
+        again.postgres.pid(),
+        again.s3.service.pid(),
+        again.mlflow.service.pid(),
+        again.dask.scheduler.pid(),
+    ) == pids
+    s3 = stack.s3.client()
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert {"data", "mlflow", "dvc"} <= buckets
+    for bucket in ("data", "mlflow", "dvc"):
+        assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", bucket
+
+
+@pytest.mark.stack
+def test_dask_scheduler_runs_work_on_two_workers(stack: Stack) -> None:
+    from distributed import Client  # noqa: PLC0415
+
+    exports = read_env_file(stack.config.env_file)
+    with Client(exports["QF_DASK_SCHEDULER"], timeout=30) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        assert len(workers) == 2, workers
+        futures = client.map(lambda n: n * n, range(8))
+        assert client.gather(futures) == [n * n for n in range(8)]
 
 
 def test_stop_ends_exactly_its_own_process_group(tmp_path: Path) -> None:
@@ -102,7 +129,7 @@ def _zombie(pid: int) -> bool:
 
 def test_status_before_any_up(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "scripts.stack", "status", "--state-dir", str(tmp_path)],
+        [sys.executable, "-m", "quantumfinance.stack", "status", "--state-dir", str(tmp_path)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ import pytest
 import requests
 from mlflow.exceptions import MlflowException
 
-from scripts.stack import Stack, status
+from quantumfinance.stack import Stack, status
 from tests.integration.conftest import kedro_run, query
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -33,7 +33,7 @@ def test_s3_endpoint_down_fails_fast_naming_it_and_registers_nothing(
             "a model version was registered"
         )
     finally:
-        stack.s3.start(stack.s3.service.state_dir / "s3-data")
+        stack.s3.start()
 
 
 def test_postgres_down_gives_a_clear_error_and_runs_survive_a_restart(

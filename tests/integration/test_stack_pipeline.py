@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from quantumfinance.contract import contract_of_model
-from scripts.stack import Stack
+from quantumfinance.stack import Stack
 from tests.integration.conftest import query
 from tests.support.portfolios import contract
 from tests.support.services import REPO_ROOT

@@ -154,22 +154,44 @@ def world_readable_tmp() -> Iterator[Path]:
 
 
 @contextmanager
-def served_over_http(settings: Settings) -> Iterator[str]:
-    """A real uvicorn server in a thread of this process (MLflow is imported once, not again)."""
+def uvicorn_in_thread(settings: Settings, app=None, wait_ready: bool = True) -> Iterator[str]:
+    """A real uvicorn server, configured as `python -m quantumfinance_serving` configures it
+    (h11 header cap, no proxy headers), in a thread of this process (MLflow imported once)."""
     import threading  # noqa: PLC0415
 
     import uvicorn  # noqa: PLC0415
 
+    from quantumfinance_serving.server import server_config  # noqa: PLC0415
+
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    config = server_config(
+        settings, app or create_app(settings), host="127.0.0.1", port=port, log_config=None
     )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
+    probe = "/ready" if wait_ready else "/health"
     try:
-        wait_until(lambda: httpx.get(f"{url}/ready", timeout=2).status_code == 200, 120, "API")
+        wait_until(lambda: httpx.get(f"{url}{probe}", timeout=2).status_code == 200, 120, "API")
         yield url
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def served_over_http(settings: Settings) -> Iterator[str]:
+    """A real uvicorn server with the model loaded."""
+    with uvicorn_in_thread(settings) as url:
+        yield url
+
+
+def stub_app(settings: Settings, contract: ApplicantContract, version: str = "1"):
+    """An app whose store already holds a stand-in model with ``contract`` (nothing to load:
+    QF_MODEL_URI should name a missing directory so the background load fails fast)."""
+    from tests.serving.helpers import stub_model  # noqa: PLC0415
+
+    app = create_app(settings)
+    app.state.store.current = stub_model(contract, version)
+    return app

@@ -105,4 +105,8 @@ def test_decisions_go_to_postgres_and_an_outage_is_a_503(
             "/v1/score", json=contract.example_applicant(), headers={"x-api-key": keys.valid}
         )
         assert response.status_code == 503
-        assert "decision_audit" in response.json()["detail"]
+        assert "audit log is unavailable" in response.json()["detail"]
+        ready = client.get("/ready")  # no score can succeed now: not ready
+        assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+        keyed = client.get("/ready", headers={"x-api-key": keys.valid}).json()["detail"]
+        assert "decision_audit" in keyed  # the reason, for key holders

@@ -16,12 +16,13 @@ def _samples(text: str) -> dict[tuple[str, tuple], float]:
 
 
 def test_metrics_count_requests_decisions_and_version(api, keys, contract):
-    before = _samples(api.get("/metrics").text)
+    key = {"x-api-key": keys.valid}
+    before = _samples(api.get("/metrics", headers=key).text)
     answers = [
         api.post("/v1/score", json=applicant, headers={"x-api-key": keys.valid}).json()
         for applicant in varied_applicants(contract, 3)
     ]
-    response = api.get("/metrics")
+    response = api.get("/metrics", headers=key)
     assert response.headers["content-type"].startswith("text/plain")
     after = _samples(response.text)
 
@@ -41,3 +42,8 @@ def test_metrics_count_requests_decisions_and_version(api, keys, contract):
     version = api.get("/v1/model", headers={"x-api-key": keys.valid}).json()["version"]
     assert after[("qf_model_version", (("model", "credit-score"),))] == float(version)
     assert after[("qf_model_ready", ())] == 1
+
+
+def test_metrics_need_a_key(api, keys):
+    assert api.get("/metrics").status_code == 401
+    assert api.get("/metrics", headers={"x-api-key": keys.revoked}).status_code == 401

@@ -22,12 +22,18 @@ def test_bad_model_uri_is_not_ready_but_alive(keys, tracking, contract, tmp_path
         assert client.get("/health").status_code == 200
         ready = client.get("/ready")
         assert ready.status_code == 503
-        assert "no-such-model" in ready.json()["detail"]
+        assert ready.json()["status"] == "unavailable"
+        assert str(tmp_path) not in ready.text  # no server path without a key
+        keyed = client.get("/ready", headers={"x-api-key": keys.valid})
+        assert "no-such-model" in keyed.json()["detail"]  # the reason, for key holders
         score = client.post(
             "/v1/score", json=contract.example_applicant(), headers={"x-api-key": keys.valid}
         )
         assert score.status_code == 503
         assert "model not ready" in score.json()["detail"]
+        assert str(tmp_path) not in score.text
+        metrics = client.get("/metrics", headers={"x-api-key": keys.valid}).text
+        assert "qf_model_reload_failures_total 1.0" in metrics
 
 
 def test_health_answers_before_the_model_is_loaded(keys, tracking, contract, tmp_path):
@@ -126,4 +132,5 @@ def test_alias_move_under_load_then_registry_outage(
             info = client.get("/v1/model", headers=headers).json()
             assert info["version"] == str(new.version)
             assert info["last_reload_error"], "the failed reload must be reported"
-            assert client.get("/ready").status_code == 200
+            ready = client.get("/ready")  # scores still succeed: degraded, not down
+            assert (ready.status_code, ready.json()["status"]) == (200, "degraded")

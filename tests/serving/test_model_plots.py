@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mlflow
 
+from quantumfinance.lineage import linked_runs
 from quantumfinance_serving.model_store import REPORTING_PLOTS, ModelIdentity, run_plots
 from tests.conftest import mlflow_tracking
 
@@ -32,10 +33,12 @@ def test_model_lists_its_reporting_plots_and_serves_each_as_png(api, keys):
 
 
 def test_served_plot_is_the_model_runs_artifact(api, keys, trained_project, tmp_path):
+    """The PNG of the reporting run linked to the model's run (docs/decisions/0011)."""
     run_id = api.get("/v1/model", headers={"x-api-key": keys.valid}).json()["run_id"]
     with trained_project.tracking():
+        report = linked_runs(mlflow.MlflowClient(), run_id, "reporting")[0]
         local = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="reporting/roc.png", dst_path=str(tmp_path)
+            run_id=report.info.run_id, artifact_path="reporting/roc.png", dst_path=str(tmp_path)
         )
     served = api.get("/v1/model/plots/roc", headers={"x-api-key": keys.valid}).content
     assert served == Path(local).read_bytes()

@@ -15,7 +15,29 @@ from fastapi.testclient import TestClient
 from quantumfinance.contract import ApplicantContract, contract_of_model
 from tests.serving.helpers import json_applicants, random_applicants
 
-FIELDS = ["pd", "score", "band", "decision", "reason_codes"]
+FIELDS = ["pd", "score", "band", "decision", "reason_codes", "positive_factors"]
+
+
+def _reasons(items) -> list[dict]:
+    """Reason objects as JSON gives them back: `points` only when the model reports it (models
+    logged before points and positive factors existed give `{code, text}`)."""
+    return [
+        {
+            "code": str(r["code"]),
+            "text": str(r["text"]),
+            **({"points": float(r["points"])} if r.get("points") is not None else {}),
+        }
+        for r in items
+    ]
+
+
+def _as_returned(result: dict) -> dict:
+    """The API's result with reason objects normalised as `_reasons` does."""
+    return {
+        **result,
+        "reason_codes": _reasons(result["reason_codes"]),
+        "positive_factors": _reasons(result["positive_factors"]),
+    }
 
 
 @dataclass
@@ -55,15 +77,16 @@ def served(request, tracking) -> Served:
     assert served_model.contract.digest == contract_of_model(model).digest == contract.digest
     frame = model.predict(pd.DataFrame(applicants, columns=list(contract.feature_names)))
     assert len(frame) == len(applicants)
+    if "positive_factors" not in frame:  # a model from before positive factors: none served
+        frame["positive_factors"] = [[] for _ in range(len(frame))]
     expected = [
         {
             "pd": float(row["pd"]),
             "score": int(row["score"]),
             "band": str(row["band"]),
             "decision": str(row["decision"]),
-            "reason_codes": [
-                {"code": str(r["code"]), "text": str(r["text"])} for r in row["reason_codes"]
-            ],
+            "reason_codes": _reasons(row["reason_codes"]),
+            "positive_factors": _reasons(row["positive_factors"]),
         }
         for row in frame[FIELDS].to_dict("records")
     ]
@@ -75,7 +98,7 @@ def test_batch_equals_predict_row_for_row(served, keys):
         "/v1/score/batch", json={"applicants": served.applicants}, headers={"x-api-key": keys.valid}
     )
     assert response.status_code == 200, response.text[:500]
-    results = response.json()["results"]
+    results = [_as_returned(r) for r in response.json()["results"]]
     assert len(results) == len(served.expected)
     mismatches = [
         i
@@ -110,8 +133,9 @@ def test_concurrent_single_requests_equal_predict(served, keys):
 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(score, range(0, 1000, 5)))
-    for i, body in answers:
+    for i, answer in answers:
         want = served.expected[i]
+        body = _as_returned(answer)
         assert body["pd"] == pytest.approx(want["pd"], rel=1e-12, abs=0), f"row {i}"
         assert {k: body[k] for k in FIELDS if k != "pd"} == {
             k: want[k] for k in FIELDS if k != "pd"
@@ -119,10 +143,11 @@ def test_concurrent_single_requests_equal_predict(served, keys):
 
 
 def test_fast_path_is_on_and_predict_path_agrees(served):
-    """The served fast path equals the pyfunc predict on the same frame (both paths exercised)."""
+    """The served fast path equals the registered model's pyfunc predict on the same frame, row
+    for row and column for column (both shipped portfolios; both paths exercised)."""
     model = served.client.app.state.store.get()
     assert model.fast_path is not None, "fast path fell back to predict"
-    frame = pd.DataFrame(served.applicants[:200], columns=list(served.contract.feature_names))
+    frame = pd.DataFrame(served.applicants, columns=list(served.contract.feature_names))
     pd.testing.assert_frame_equal(
         model.fast_path.predict(frame.copy()).reset_index(drop=True),
         model.pyfunc.predict(frame.copy()).reset_index(drop=True),

@@ -1,8 +1,8 @@
-"""The no-Docker stack for tests: scripts/stack.py's services on free ports in throwaway folders.
+"""The no-Docker stack for tests: quantumfinance.stack's services on free ports in throwaway folders.
 
 pg = start_postgres()            # a PostgreSQL cluster (skips/fails via `unavailable` if none)
 ...; stop_postgres(pg)           # stops it and deletes its folder
-with running_stack(tmp_dir) as stack:   # PostgreSQL + S3 endpoint + MLflow server
+with running_stack() as stack:   # PostgreSQL + S3 (SeaweedFS) + MLflow server + Dask
     stack.env()                  # MLFLOW_TRACKING_URI, AWS_* for the catalog/DVC, QF_POSTGRES_DSN
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scripts.stack import (
+from quantumfinance.stack import (
     DEFAULT_PORTS,
     MLFLOW_DATABASE,
     MlflowServer,
@@ -28,9 +28,10 @@ from scripts.stack import (
     postgres_bin_dir,
     up,
 )
-from scripts.stack import start_mlflow_server as _start_mlflow_server
-from scripts.stack import start_postgres as _start_postgres
-from scripts.stack import start_s3 as _start_s3
+from quantumfinance.stack import start_mlflow_server as _start_mlflow_server
+from quantumfinance.stack import start_postgres as _start_postgres
+from quantumfinance.stack import start_s3 as _start_s3
+from quantumfinance.stack.s3 import INTERNAL_PORTS
 from tests.support.services import free_port, unavailable
 
 __all__ = [
@@ -65,13 +66,14 @@ def stop_postgres(pg: Postgres) -> None:
 
 
 def start_s3(state_dir: Path, port: int | None = None) -> S3Endpoint:
-    """The S3 endpoint (MinIO if on PATH, else moto_server) with buckets data, mlflow, dvc."""
+    """SeaweedFS's S3 endpoint (data in `state_dir`) with versioned buckets data, mlflow, dvc."""
     state_dir.mkdir(parents=True, exist_ok=True)
     return _start_s3(
         state_dir,
         port or free_port(),
         "qftest" + secrets.token_hex(4),
         "s3" + secrets.token_hex(16),
+        {name: free_port() for name in INTERNAL_PORTS},
     )
 
 
@@ -86,7 +88,7 @@ def start_mlflow_server(
 
 @contextmanager
 def running_stack() -> Iterator[Stack]:
-    """`python -m scripts.stack up` on free ports in a throwaway folder; `down` afterwards.
+    """`python -m quantumfinance.stack up` on free ports in a throwaway folder; `down` afterwards.
 
     The stack's `.stack.env` is `stack.config.env_file`; its state dir `stack.config.state_dir`.
     """

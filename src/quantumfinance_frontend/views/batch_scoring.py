@@ -119,7 +119,7 @@ with friendly_errors():
                 problems_table(sorted(problems, key=lambda p: p.row), contract), hide_index=True
             )
         if outcome and outcome.results:
-            scored = scored_frame(uploaded, outcome)
+            scored = scored_frame(uploaded, outcome, contract.id.name)
             st.success(
                 f"**{len(scored)} applicant(s) scored** with model {model_label(outcome.model)}."
             )
@@ -128,7 +128,11 @@ with friendly_errors():
             for col, (decision, count) in zip(cols, counts.items(), strict=False):
                 col.metric(str(decision).capitalize(), int(count))
             st.altair_chart(score_histogram(scored))
-            st.dataframe(scored, hide_index=True)
+            st.dataframe(
+                scored,
+                hide_index=True,
+                column_config={"pd": st.column_config.NumberColumn(format="%.3f")},
+            )
             st.download_button(
                 "Download the scored CSV",
                 scored.to_csv(index=False).encode(),

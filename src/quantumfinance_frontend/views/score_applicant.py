@@ -23,6 +23,7 @@ from quantumfinance_frontend.ui import (
     friendly_errors,
     model_label,
     reason_chart,
+    reason_label,
     score_gauge,
     served_contract,
     sidebar_status,
@@ -71,10 +72,28 @@ def applicant_form(contract: ApplicantContract) -> tuple[bool, dict[str, Any]]:
     return submitted, applicant
 
 
+def show_reasons(
+    reasons: list[dict[str, Any]],
+    contract: ApplicantContract,
+    title: str,
+    none_text: str,
+    positive: bool = False,
+) -> None:
+    """Ranked reasons (or positive factors): a chart of their points, then their texts."""
+    st.subheader(title)
+    if not reasons:
+        st.info(none_text)
+        return
+    st.altair_chart(reason_chart(reasons, contract, positive=positive))
+    for rank, reason in enumerate(reasons, start=1):
+        st.markdown(f"{rank}. **{reason_label(reason, contract)}** — {reason.get('text')}")
+
+
 def show_decision(
     result: dict[str, Any], model_info: dict[str, Any] | None, contract: ApplicantContract
 ) -> None:
-    """Decision, score against the bands, PD, ranked reason codes and the model version."""
+    """Decision, score against the bands, PD, why (adverse-action reasons for review and
+    decline, the strongest positive factors for an approval) and the model version."""
     decision = str(result.get("decision", "?"))
     colour = DECISION_COLOURS.get(decision.lower(), "#1f4e79")
     st.markdown(
@@ -95,14 +114,21 @@ def show_decision(
         st.altair_chart(score_gauge(score, bands))
         if not bands:
             st.caption("The API does not publish the band cutoffs, so only the score is marked.")
-    reasons = result.get("reason_codes") or []
-    st.subheader("Why: reason codes, strongest first")
-    if reasons:
-        st.altair_chart(reason_chart(reasons, contract))
-        for rank, reason in enumerate(reasons, start=1):
-            st.markdown(f"{rank}. **{reason.get('code')}** — {reason.get('text')}")
+    if decision.lower() == "approve":
+        show_reasons(
+            result.get("positive_factors") or [],
+            contract,
+            "Strongest positive factors",
+            "The model reports no positive factors for this applicant.",
+            positive=True,
+        )
     else:
-        st.info("The model returned no adverse reason codes for this applicant.")
+        show_reasons(
+            result.get("reason_codes") or [],
+            contract,
+            "Adverse-action reasons, strongest first",
+            "The model returned no adverse-action reasons for this applicant.",
+        )
     st.caption(f"Model {model_label(result)} · request id `{result.get('request_id', '?')}`")
 
 

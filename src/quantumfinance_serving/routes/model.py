@@ -29,6 +29,23 @@ def model_info(store: ModelStore) -> dict:
         "plots": model.plot_paths(PLOTS_PATH),
         "contract": model.contract.as_dict(),
         "contract_digest": model.contract.digest,
+        "registry_uri": identity.registry_uri,
+        "artifact_digest": identity.artifact_digest,
+        **alias_sync(store),
+    }
+
+
+def alias_sync(store: ModelStore) -> dict:
+    """The version the followed alias points at (last poll) against the one served, and why
+    they differ (the failed reload's or the failed poll's error)."""
+    served = store.get().identity
+    alias_version = store.alias_version if served.alias else None
+    in_sync = not store.lagging
+    why = None if in_sync else (store.last_error or store.check_error or "reload pending")
+    return {
+        "alias_version": alias_version,
+        "alias_in_sync": in_sync,
+        "alias_out_of_sync_reason": why,
     }
 
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 from optbinning import BinningProcess
 
 from quantumfinance.pipelines.data_science import nodes
+from quantumfinance.pipelines.data_science.explain import Attribution
 from quantumfinance.synthetic import generate_applicants
 
 SYNTHETIC_ROWS = 20_000
+
+
+@pytest.fixture(scope="module")
+def credit_model(credit_model) -> nodes.CreditModel:
+    """The packaged model with its scorecard deciding (whichever candidate the portfolio chose):
+    the lookups compared here with optbinning are the scorecard's."""
+    return dataclasses.replace(credit_model, chosen="scorecard", estimator=credit_model.scorecard)
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +39,20 @@ def _transform_path(credit_model: nodes.CreditModel, applicants: pd.DataFrame) -
     woe = _binning(credit_model).transform(features, metric="woe")
     coefficients = nodes._scorecard_parts(credit_model.scorecard)[1]
     points = woe.mul(-coefficients, axis=1).pipe(nodes._to_points, credit_model.scaling, False)
-    pd_ = pd.Series(credit_model.estimator.predict_proba(features)[:, 1], index=features.index)
-    return nodes.score_applicants(pd_, points, credit_model)
+    raw = credit_model.estimator.predict_proba(features)[:, 1]
+    pd_ = pd.Series(credit_model.calibrator.apply(raw), index=features.index)
+    names = tuple(points.columns)
+    best = np.array([credit_model.best_points[n] for n in names])
+    worst = np.array([credit_model.worst_points[n] for n in names])
+    slope = credit_model.calibrator.slope  # Platt scaling: served points = slope x scorecard's
+    attribution = Attribution(
+        names,
+        slope * np.maximum(best - points.to_numpy(), 0.0),
+        slope * np.maximum(points.to_numpy() - worst, 0.0),
+        np.broadcast_to([credit_model.best_probe[n] for n in names], points.shape),
+        {n: features[n].to_numpy() for n in names},
+    )
+    return nodes.score_applicants(pd_, attribution, credit_model)
 
 
 def _assert_same_scores(new: pd.DataFrame, reference: pd.DataFrame) -> None:
@@ -92,8 +114,11 @@ def test_lookup_woe_and_points_equal_optbinning(credit_model, portfolios, portfo
     pd.testing.assert_frame_equal(woe, expected, check_exact=True)
     coefficients = nodes._scorecard_parts(credit_model.scorecard)[1]
     points = expected.mul(-coefficients, axis=1).pipe(nodes._to_points, credit_model.scaling, False)
-    pd.testing.assert_frame_equal(
-        nodes.characteristic_points(credit_model, woe), points, check_exact=True
+    best = pd.Series(credit_model.best_points)[points.columns]
+    lost = nodes.characteristic_points(credit_model, applicants, woe).lost
+    slope = credit_model.calibrator.slope
+    np.testing.assert_array_equal(
+        lost, slope * np.maximum(best.to_numpy() - points.to_numpy(), 0.0)
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from quantumfinance.contract import ApplicantContract
+from quantumfinance.lineage import MODEL_RUN_TAG, linked_runs
 from quantumfinance.pipelines.reporting import nodes
 
 PROJECTS = {"german": "trained_project", "cards": "cards_project"}
@@ -44,16 +45,18 @@ def test_reports_are_written_and_logged(project):
         assert (folder / name).stat().st_size > 0, name
     uri = project.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    # reporting resumes the model's run (QF_MLFLOW_RUN_ID): the registered version carries its
-    # own report, and no separate reporting run exists.
+    # reporting logs into a run of its own linked to the model's run (docs/decisions/0011):
+    # the training run keeps its name and lineage; the report is found through the link.
     champion = client.get_model_version_by_alias("credit-score", "champion")
     run = client.get_run(champion.run_id)
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "data_science"  # resuming renamed it; the helper restores it
-    logged = {a.path for a in client.list_artifacts(champion.run_id, "reporting")}
+    assert run.info.run_name == "data_science"
+    assert not client.list_artifacts(champion.run_id, "reporting")
+    report_run = linked_runs(client, champion.run_id, "reporting")[0]  # newest
+    assert report_run.info.run_name == "reporting"
+    assert report_run.data.tags[MODEL_RUN_TAG] == champion.run_id
+    logged = {a.path for a in client.list_artifacts(report_run.info.run_id, "reporting")}
     assert {f"reporting/{n}" for n in REPORTS if n != "metrics.json"} <= logged
-    experiment = client.get_run(champion.run_id).info.experiment_id
-    assert not client.search_runs([experiment], "tags.mlflow.runName = 'reporting'")
 
 
 def test_ks_curve_matches_the_logged_ks(project):
@@ -121,8 +124,19 @@ def test_no_protected_attribute_gives_an_empty_table_and_says_so():
 def test_model_card_reports_cv_auc_and_the_data_this_run_used(project):
     card = (project.data / "08_reporting" / "model_card.md").read_text()
     metrics = json.loads((project.data / "08_reporting" / "metrics.json").read_text())
-    for name in ("scorecard", "challenger", "baseline"):
-        assert f"| {name} | {metrics[f'cv_auc_{name}']:.3f} |" in card
+    for name in ("scorecard", "challenger", "blend", "baseline"):
+        interval = [metrics[f"cv_auc_{name}{end}"] for end in ("", "_lo", "_hi")]
+        assert "| {} | {:.3f} [{:.3f}, {:.3f}] |".format(name, *interval) in card
+    # Calibration, the goals stated met or not, and the gate's decision with its evidence.
+    assert f"CV calibration slope {metrics['cv_calibration_slope']:.3f} [" in card
+    met = "met" if metrics["cv_auc"] >= 0.80 else "not met"
+    assert f"Chosen model's mean CV AUC ≥ 0.80: {metrics['cv_auc']:.3f} [" in card
+    assert f"— **{met}**" in card
+    # The gate's tags on the version the card describes (a later re-run may rewrite the file).
+    client = MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
+    tags = client.get_model_version_by_alias("credit-score", "champion").tags
+    assert "**promoted to champion**" in card and tags["promotion_reason"] in card
+    assert f"Model digest: `{tags['gate.model_digest'][:16]}`" in card
     assert "## Limitations" in card and "## Intended use" in card
     quality = json.loads((project.data / "08_reporting" / "data_quality.json").read_text())
     assert f"This run read {quality['rows_in']:,} applicants" in card

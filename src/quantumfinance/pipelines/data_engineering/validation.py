@@ -102,10 +102,14 @@ def check_table_structure(raw: pd.DataFrame, contract: ApplicantContract) -> lis
     return [c for c in raw.columns if c not in contract.columns]
 
 
-def row_failures(raw: pd.DataFrame, contract: ApplicantContract) -> pd.DataFrame:
-    """Every failed check per row as columns (row, reason); table-level failures raise."""
+def row_failures(
+    raw: pd.DataFrame, contract: ApplicantContract, schema: pa.DataFrameSchema | None = None
+) -> pd.DataFrame:
+    """Every failed check per row as columns (row, reason); table-level failures raise.
+
+    ``schema`` defaults to the raw applicants' schema; batch scoring passes a narrower one."""
     try:
-        build_applicant_schema(contract).validate(raw, lazy=True)
+        (schema or build_applicant_schema(contract)).validate(raw, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
@@ -134,6 +138,13 @@ def _typed(series: pd.Series, c: Characteristic) -> pd.Series:
     if c.type == "integer" and not c.nullable:
         return number.astype("int64")
     return number.astype("float64")  # floats, and integers that may be missing
+
+
+def to_feature_types(applicants: pd.DataFrame, contract: ApplicantContract) -> pd.DataFrame:
+    """The model's inputs only, typed as ``to_contract_types`` types them (no id or target)."""
+    return pd.DataFrame(
+        {c.name: _typed(applicants[c.name], c) for c in contract.features}, index=applicants.index
+    )
 
 
 def to_contract_types(applicants: pd.DataFrame, contract: ApplicantContract) -> pd.DataFrame:

@@ -19,17 +19,41 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from quantumfinance.contract import ApplicantContract, Characteristic, ContractError
+from quantumfinance.pipelines.reporting.nodes import score_psi
+from quantumfinance.progress import track
+
+from .evaluation import (
+    Calibrator,
+    calibration_by_repeat,
+    calibration_figures,
+    corrected_interval,
+    fit_calibrator,
+    logit,
+    mean_interval,
+    paired_gain,
+    sigmoid,
+)
+from .explain import (
+    Attribution,
+    ReasonTexts,
+    counterfactual_attribution,
+    probe_values,
+    ranked_reasons,
+    reason_texts_of,
+)
 
 logger = logging.getLogger(__name__)
-CANDIDATES = ("scorecard", "challenger", "baseline")
+CANDIDATES = ("scorecard", "challenger", "blend", "baseline")
+REFERENCE = "scorecard"  # the interpretable reference every other candidate must beat
+METRICS = ("auc", "gini", "ks", "brier")
 
 
 @dataclass(frozen=True)
@@ -47,16 +71,16 @@ class BinLookup:
     category_woe: dict[str, float] | None = None
     unknown_woe: float = 0.0
 
-    def woe_of(self, values: pd.Series) -> np.ndarray:
+    def woe_of(self, values: pd.Series | np.ndarray) -> np.ndarray:
         """WoE of each value's bin, exactly as ``OptimalBinning.transform(metric="woe")``."""
         if self.category_woe is None:
             # np.asarray on the array (not the Series) is the cheap path; pd.NA becomes NaN.
-            x = np.asarray(values.array, dtype="float64")
+            x = np.asarray(getattr(values, "array", values), dtype="float64")
             woe = self.bin_woe[np.searchsorted(self.splits, x, side="right")]
             woe[np.isnan(x)] = self.missing_woe
             return woe
         # Few distinct values per call: look each up once. factorize codes missing values as -1.
-        codes, uniques = values.array.factorize()
+        codes, uniques = pd.factorize(getattr(values, "array", values))
         table = [self.category_woe.get(u, self.unknown_woe) for u in uniques]
         return np.array([*table, self.missing_woe])[codes]
 
@@ -66,7 +90,7 @@ class CreditModel:
     """Everything the inference pipeline needs: the chosen estimator, the scorecard, the policy."""
 
     chosen: str
-    estimator: Pipeline
+    estimator: Any  # the chosen fitted candidate (a Pipeline, or a Blend of two)
     scorecard: Pipeline
     best_points: dict[str, float]
     scaling: dict[str, float]
@@ -74,7 +98,11 @@ class CreditModel:
     reason_codes: dict[str, Any] = field(default_factory=dict)
     woe_lookup: dict[str, BinLookup] = field(default_factory=dict)
     features: tuple[str, ...] = ()  # the contract's model inputs, in order
-    reason_texts: dict[str, str] = field(default_factory=dict)  # characteristic -> reason text
+    reason_texts: dict[str, ReasonTexts] = field(default_factory=dict)  # per characteristic
+    calibrator: Calibrator = field(default_factory=lambda: Calibrator("sigmoid"))
+    worst_points: dict[str, float] = field(default_factory=dict)
+    probes: dict[str, np.ndarray] = field(default_factory=dict)  # values tried per characteristic
+    best_probe: dict[str, int] = field(default_factory=dict)  # scorecard: index of the best bin
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -170,7 +198,8 @@ def evaluate_predictions(target: Any, pd_: Any) -> dict[str, float]:
 
 
 def _scorecard_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
-    """optbinning WoE binning followed by a logistic regression on the WoE values."""
+    """optbinning WoE binning followed by a logistic regression on the WoE values; its L2
+    strength is tuned inside every fit by an inner CV on that fit's rows only (nested)."""
     woe = params["woe_binning"]
     binning = BinningProcess(
         variable_names=list(contract.feature_names),
@@ -186,12 +215,19 @@ def _scorecard_candidate(params: dict[str, Any], contract: ApplicantContract) ->
             if c.monotonic_trend
         },
     )
-    regression = LogisticRegression(C=params["scorecard"]["C"], max_iter=1000)
+    tuning = params["scorecard"]
+    regression = LogisticRegressionCV(
+        Cs=list(tuning["Cs"]), cv=tuning["inner_folds"], scoring="neg_log_loss", max_iter=1000
+    )
     return Pipeline([("woe", binning), ("regression", regression)])
 
 
+MONOTONE = {"ascending": 1, "descending": -1}  # default-rate trend -> constraint on the PD
+
+
 def _challenger_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
-    """Gradient boosting with native categorical splits (categories ordinal-encoded first)."""
+    """Gradient boosting with native categorical splits, constrained to the contract's monotone
+    trends; its number of trees is tuned by early stopping on a slice of each fit's own rows."""
     # Unknown or missing categories become NaN, which gradient boosting routes natively.
     encoder = OrdinalEncoder(
         handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
@@ -201,12 +237,41 @@ def _challenger_candidate(params: dict[str, Any], contract: ApplicantContract) -
         remainder="passthrough",
         verbose_feature_names_out=False,
     )
+    # Column order after the encoder: the categories, then the numbers (remainder).
+    numbers = [contract.by_name[n] for n in contract.numeric_features]
+    constraints = [0] * len(contract.categorical_features) + [
+        MONOTONE.get(c.monotonic_trend or "", 0) for c in numbers
+    ]
     boosting = HistGradientBoostingClassifier(
         categorical_features=list(range(len(contract.categorical_features))),
+        monotonic_cst=constraints,
         random_state=params["seed"],
         **params["challenger"],
     )
     return Pipeline([("encode", encode), ("boosting", boosting)])
+
+
+class Blend:
+    """The scorecard and the challenger averaged on the log-odds scale (weight on the scorecard).
+
+    Fitted parts in, no fitting of its own: in CV its PDs come from the parts' fold models."""
+
+    def __init__(self, scorecard: Pipeline, challenger: Pipeline, weight: float) -> None:
+        self.scorecard, self.challenger, self.weight = scorecard, challenger, weight
+
+    @staticmethod
+    def combine(scorecard_pd: Any, challenger_pd: Any, weight: float) -> np.ndarray:
+        """PD of the blend from its parts' PDs."""
+        return sigmoid(weight * logit(scorecard_pd) + (1 - weight) * logit(challenger_pd))
+
+    def predict_proba(self, applicants: pd.DataFrame) -> np.ndarray:
+        """Like a fitted classifier: columns P(good), P(bad)."""
+        pd_ = self.combine(
+            self.scorecard.predict_proba(applicants)[:, 1],
+            self.challenger.predict_proba(applicants)[:, 1],
+            self.weight,
+        )
+        return np.column_stack([1 - pd_, pd_])
 
 
 def _baseline_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
@@ -235,7 +300,8 @@ def _baseline_candidate(params: dict[str, Any], contract: ApplicantContract) -> 
 
 
 def build_candidates(params: dict[str, Any], contract: ApplicantContract) -> dict[str, Pipeline]:
-    """Unfitted scorecard (WoE + LR), challenger (gradient boosting) and one-hot LR baseline."""
+    """Unfitted scorecard (WoE + LR), challenger (monotone gradient boosting) and one-hot LR
+    baseline; the blend is made of the fitted scorecard and challenger."""
     return {
         "scorecard": _scorecard_candidate(params, contract),
         "challenger": _challenger_candidate(params, contract),
@@ -259,37 +325,56 @@ def _fit(
 
 def cross_validate_candidates(
     applicants_train: pd.DataFrame, applicant_contract: ApplicantContract, params: dict[str, Any]
-) -> pd.DataFrame:
-    """Stratified k-fold CV of every candidate on the training split (mean and std per metric)."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Repeated stratified k-fold CV of every candidate on the training split: figures per fold,
+    and every repeat's out-of-fold PDs (for calibration). Tuning happens inside each fit."""
     target, features = applicant_contract.target.name, applicant_contract.feature_names
     data = _sample(applicants_train, params["cv"]["max_rows"], params["seed"], target)
-    folds = StratifiedKFold(params["cv"]["n_splits"], shuffle=True, random_state=params["seed"])
-    rows = []
-    for fold, (fit_idx, val_idx) in enumerate(folds.split(data, data[target])):
-        for name, candidate in build_candidates(params, applicant_contract).items():
-            fitted = _fit(candidate, data.iloc[fit_idx], applicant_contract, params["threads"])
-            held_out = data.iloc[val_idx]
-            pd_ = fitted.predict_proba(_features(held_out, features))[:, 1]
-            rows.append(
-                {"model": name, "fold": fold, **evaluate_predictions(held_out[target], pd_)}
-            )
-    return pd.DataFrame(rows)
+    cv = params["cv"]
+    folds = RepeatedStratifiedKFold(
+        n_splits=cv["n_splits"], n_repeats=cv["n_repeats"], random_state=params["seed"]
+    )
+    candidates = build_candidates(params, applicant_contract)
+    observed = data[target].to_numpy()
+    rows, predictions = [], []
+    splits = folds.split(data, observed)
+    total = cv["n_splits"] * cv["n_repeats"]
+    for i, (fit_idx, val_idx) in enumerate(track(splits, "Cross-validating candidates", total)):
+        repeat, fold = divmod(i, cv["n_splits"])
+        held_out = _features(data.iloc[val_idx], features)
+        pds = {
+            name: _fit(c, data.iloc[fit_idx], applicant_contract, params["threads"]).predict_proba(
+                held_out
+            )[:, 1]
+            for name, c in candidates.items()
+        }
+        pds["blend"] = Blend.combine(pds["scorecard"], pds["challenger"], params["blend"]["weight"])
+        for name in CANDIDATES:
+            metrics = evaluate_predictions(observed[val_idx], pds[name])
+            rows.append({"model": name, "repeat": repeat, "fold": fold, **metrics})
+        predictions.append(
+            pd.DataFrame({"repeat": repeat, "row": val_idx, "observed": observed[val_idx], **pds})
+        )
+    return pd.DataFrame(rows), pd.concat(predictions, ignore_index=True)
 
 
 def fit_candidates(
     applicants_train: pd.DataFrame, applicant_contract: ApplicantContract, params: dict[str, Any]
-) -> dict[str, Pipeline]:
-    """Fit scorecard, challenger and baseline on the (bounded) training split."""
+) -> dict[str, Any]:
+    """Fit scorecard, challenger and baseline on the (bounded) training split; blend the first two."""
     target = applicant_contract.target.name
     data = _sample(applicants_train, params["fit_max_rows"], params["seed"], target)
-    return {
+    candidates = build_candidates(params, applicant_contract)
+    fitted = {
         name: _fit(c, data, applicant_contract, params["threads"])
-        for name, c in build_candidates(params, applicant_contract).items()
+        for name, c in track(candidates.items(), "Fitting candidates", len(candidates))
     }
+    fitted["blend"] = Blend(fitted["scorecard"], fitted["challenger"], params["blend"]["weight"])
+    return fitted
 
 
 def evaluate_on_test(
-    fitted_candidates: dict[str, Pipeline],
+    fitted_candidates: dict[str, Any],
     applicants_test: pd.DataFrame,
     applicant_contract: ApplicantContract,
 ) -> pd.DataFrame:
@@ -297,43 +382,89 @@ def evaluate_on_test(
     features = _features(applicants_test, applicant_contract.feature_names)
     observed = applicants_test[applicant_contract.target.name]
     rows = []
-    for name, fitted in fitted_candidates.items():
-        pd_ = fitted.predict_proba(features)[:, 1]
+    for name in CANDIDATES:
+        pd_ = fitted_candidates[name].predict_proba(features)[:, 1]
         rows.append({"model": name, **evaluate_predictions(observed, pd_)})
     return pd.DataFrame(rows)
 
 
-def select_candidate(cv_results: pd.DataFrame, selection: dict[str, Any]) -> str:
-    """Pick the candidate by the CV rule: the scorecard unless the challenger beats it by a margin."""
-    cv_mean = cv_results.groupby("model")[selection["metric"]].mean()
-    gain = cv_mean["challenger"] - cv_mean["scorecard"]
-    chosen = "challenger" if gain > selection["min_gain_for_challenger"] else "scorecard"
-    logger.info("CV %s: %s; chosen %s", selection["metric"], cv_mean.round(4).to_dict(), chosen)
+def select_candidate(
+    cv_results: pd.DataFrame, selection: dict[str, Any], cv: dict[str, Any]
+) -> str:
+    """The documented rule, on CV only: the scorecard, unless an eligible candidate beats it on
+    the same folds by more than ``min_gain`` with the gain's interval above zero (the best such
+    gain wins). ``force`` names a candidate outright (what-if runs, tests)."""
+    if selection.get("force"):
+        if selection["force"] not in CANDIDATES:
+            raise ValueError(f"model_selection.force: unknown candidate {selection['force']!r}")
+        logger.info("Candidate forced by model_selection.force: %s", selection["force"])
+        return selection["force"]
+    metric, chosen, best_gain = selection["metric"], REFERENCE, selection["min_gain"]
+    for name in selection["eligible"]:
+        if name == REFERENCE:
+            continue
+        gain = paired_gain(cv_results, name, REFERENCE, metric, cv["n_splits"])
+        logger.info("CV %s gain of %s over the scorecard: %s", metric, name, gain)
+        if gain["gain"] > best_gain and gain["lo"] > 0:
+            chosen, best_gain = name, gain["gain"]
+    logger.info("Chosen candidate: %s", chosen)
     return chosen
 
 
+def fit_calibration(
+    cv_predictions: pd.DataFrame, chosen: str, calibration: dict[str, Any], seed: int
+) -> tuple[Calibrator, pd.DataFrame]:
+    """Choose Platt or isotonic by the cross-fitted Brier score on the chosen model's
+    out-of-fold PDs, then fit it on all of them (never on rows the PD was fitted on)."""
+    methods = list(calibration["methods"])
+    table = calibration_by_repeat(
+        cv_predictions, chosen, methods, calibration["n_splits"], seed
+    ).assign(model=chosen)
+    brier = table[table["method"] != "none"].groupby("method")["brier"].mean()
+    method = str(brier.idxmin())
+    calibrator = fit_calibrator(method, cv_predictions[chosen], cv_predictions["observed"])
+    logger.info("Calibration of %s: %s (cross-fitted Brier %s)", chosen, method, brier.to_dict())
+    return calibrator, table
+
+
 def build_credit_model(
-    fitted_candidates: dict[str, Pipeline],
+    fitted_candidates: dict[str, Any],
     chosen: str,
+    calibrator: Calibrator,
     scoring: dict[str, Any],
     applicant_contract: ApplicantContract,
 ) -> CreditModel:
-    """Package the chosen estimator with the scorecard (for reason codes) and the policy."""
+    """Package the chosen estimator, its calibration, the scorecard's bins (probe values for
+    reasons) and the policy."""
     scorecard = fitted_candidates["scorecard"]
-    table = scorecard_table_from(scorecard, scoring["scaling"])
-    best = table[table["count"] > 0].groupby("characteristic")["points"].max()
-    suffix = scoring["reason_codes"]["text_suffix"]
+    lookup = woe_lookup_from(scorecard, applicant_contract)
+    by_name = applicant_contract.by_name
+    probes = {name: probe_values(lookup[name], by_name[name]) for name in lookup}
+    _, coefficients, _ = _scorecard_parts(scorecard)
+    # Scorecard points of every probe value: the best and worst bin of each characteristic.
+    probe_points = {
+        name: _to_points(
+            -coefficients[name] * lookup[name].woe_of(pd.Series(probes[name])),
+            scoring["scaling"],
+            with_offset=False,
+        )
+        for name in lookup
+    }
     return CreditModel(
         chosen=chosen,
         estimator=fitted_candidates[chosen],
         scorecard=scorecard,
-        best_points={name: float(best.get(name, 0.0)) for name in applicant_contract.feature_names},
+        best_points={n: float(p.max()) for n, p in probe_points.items()},
+        worst_points={n: float(p.min()) for n, p in probe_points.items()},
+        best_probe={n: int(p.argmax()) for n, p in probe_points.items()},
         scaling=dict(scoring["scaling"]),
         policy=dict(scoring["policy"]),
         reason_codes=dict(scoring["reason_codes"]),
-        woe_lookup=woe_lookup_from(scorecard, applicant_contract),
+        woe_lookup=lookup,
         features=applicant_contract.feature_names,
-        reason_texts={c.name: c.reason_text(suffix) for c in applicant_contract.features},
+        reason_texts={c.name: reason_texts_of(c) for c in applicant_contract.features},
+        calibrator=calibrator,
+        probes=probes,
     )
 
 
@@ -385,22 +516,88 @@ def scorecard_table(credit_model: CreditModel) -> pd.DataFrame:
     return scorecard_table_from(credit_model.scorecard, credit_model.scaling)
 
 
-def model_metrics(
-    cv_results: pd.DataFrame, test_results: pd.DataFrame, chosen: str
-) -> dict[str, float]:
-    """Flat metrics: cv_/test_ AUC, Gini, KS, Brier per candidate, plus the chosen model's."""
+def _cv_figures(cv_results: pd.DataFrame, n_splits: int) -> dict[str, float]:
+    """Mean, std and corrected 95 % interval of every CV figure of every candidate."""
     metrics: dict[str, float] = {}
-    cv_mean = cv_results.drop(columns="fold").groupby("model").mean()
-    for name in CANDIDATES:
-        for metric in ("auc", "gini", "ks", "brier"):
-            metrics[f"cv_{metric}_{name}"] = float(cv_mean.loc[name, metric])
-            test = test_results.set_index("model").loc[name, metric]
-            metrics[f"test_{metric}_{name}"] = float(test)
-    for metric in ("auc", "gini", "ks", "brier"):
-        metrics[f"cv_{metric}"] = metrics[f"cv_{metric}_{chosen}"]
-        metrics[f"test_{metric}"] = metrics[f"test_{metric}_{chosen}"]
-    metrics["chosen_is_challenger"] = float(chosen == "challenger")
+    for name, part in cv_results.groupby("model"):
+        for metric in METRICS:
+            values = part[metric].to_numpy()
+            lo, hi = corrected_interval(values, n_splits)
+            metrics[f"cv_{metric}_{name}"] = float(values.mean())
+            metrics[f"cv_{metric}_{name}_std"] = float(values.std(ddof=1))
+            metrics[f"cv_{metric}_{name}_lo"], metrics[f"cv_{metric}_{name}_hi"] = lo, hi
     return metrics
+
+
+def _calibration_figures(cv_calibration: pd.DataFrame, method: str) -> dict[str, float]:
+    """The chosen calibration's out-of-fold figures (mean and interval over the CV repeats),
+    next to those of the raw PDs."""
+    metrics: dict[str, float] = {}
+    for suffix, part in (
+        ("", cv_calibration[cv_calibration["method"] == method]),
+        ("_uncalibrated", cv_calibration[cv_calibration["method"] == "none"]),
+    ):
+        for figure in ("calibration_slope", "citl_points", "brier"):
+            key = f"cv_{figure}_oof{suffix}"
+            lo, hi = mean_interval(part[figure])
+            metrics[key], metrics[f"{key}_lo"], metrics[f"{key}_hi"] = (
+                float(part[figure].mean()),
+                lo,
+                hi,
+            )
+    # The gate's and the card's names of the chosen calibration's figures.
+    for figure in ("calibration_slope", "citl_points"):
+        for end in ("", "_lo", "_hi"):
+            metrics[f"cv_{figure}{end}"] = metrics[f"cv_{figure}_oof{end}"]
+    metrics["calibration_isotonic"] = float(method == "isotonic")
+    return metrics
+
+
+def model_metrics(
+    cv_results: pd.DataFrame,
+    cv_calibration: pd.DataFrame,
+    test_results: pd.DataFrame,
+    chosen: str,
+    calibrator: Calibrator,
+    scored_test: pd.DataFrame,
+    scored_train: pd.DataFrame,
+    applicants_test: pd.DataFrame,
+    applicant_contract: ApplicantContract,
+    params: dict[str, Any],
+) -> dict[str, float]:
+    """Flat metrics: CV figures with intervals per candidate, test figures per candidate, the
+    chosen model's CV figures, its out-of-fold calibration and its served (calibrated) test
+    figures, and the train-vs-test score PSI (the gate's stability check)."""
+    metrics = _cv_figures(cv_results, params["cv"]["n_splits"])
+    for name, row in test_results.set_index("model").iterrows():
+        metrics.update({f"test_{m}_{name}": float(row[m]) for m in METRICS})
+    for metric in METRICS:
+        for suffix in ("", "_std", "_lo", "_hi"):
+            metrics[f"cv_{metric}{suffix}"] = metrics[f"cv_{metric}_{chosen}{suffix}"]
+    metrics.update(_calibration_figures(cv_calibration, calibrator.method))
+    observed = applicants_test[applicant_contract.target.name].to_numpy()
+    served = scored_test["pd"].to_numpy()
+    metrics.update({f"test_{m}": v for m, v in evaluate_predictions(observed, served).items()})
+    test_calibration = calibration_figures(observed, served)
+    metrics["test_calibration_slope"] = test_calibration["calibration_slope"]
+    metrics["test_citl_points"] = test_calibration["citl_points"]
+    metrics["score_psi"] = score_psi(
+        scored_train["score"], scored_test["score"], params["psi_buckets"]
+    )
+    metrics["chosen_is_challenger"] = float(chosen != REFERENCE)
+    return metrics
+
+
+def pending_promotion(promotion: dict[str, Any]) -> dict[str, Any]:
+    """The gate's decision as this run leaves it: pending until its version is registered."""
+    rules = {k: v for k, v in promotion.items() if k != "bootstrap"}
+    return {
+        "version": None,
+        "promoted": None,
+        "reason": "pending: the gate runs once this run's model version is registered",
+        "champion": None,
+        "evidence": {"rules": rules},
+    }
 
 
 def mlflow_metrics(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -490,25 +687,119 @@ def assign_woe(credit_model: CreditModel, model_input: pd.DataFrame) -> pd.DataF
     return pd.DataFrame(woe, columns=list(lookup), index=model_input.index)
 
 
+_THREADPOOLS: list[ThreadpoolController] = []  # found once per process: limiting is then cheap
+
+
+def _one_thread() -> Any:
+    """Gradient boosting predicts on one OpenMP thread: on small inputs and busy cores its
+    parallel loops cost ~15 ms a tree in spin-waits (measured), serial costs microseconds."""
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="openmp")
+
+
+def _raw_pd(
+    credit_model: CreditModel, model_input: pd.DataFrame, woe: pd.DataFrame | None = None
+) -> np.ndarray:
+    """The chosen estimator's PD before calibration (the scorecard reads the assigned WoE)."""
+    if credit_model.chosen == "scorecard":
+        return _scorecard_pd(credit_model, model_input, woe)
+    if credit_model.chosen == "challenger":
+        return challenger_pd(credit_model.estimator, model_input)
+    if credit_model.chosen == "blend":
+        blend = credit_model.estimator
+        scorecard_pd = _scorecard_pd(credit_model, model_input, woe)
+        return Blend.combine(
+            scorecard_pd, challenger_pd(blend.challenger, model_input), blend.weight
+        )
+    return credit_model.estimator.predict_proba(model_input)[:, 1]
+
+
+def challenger_pd(challenger: Pipeline, applicants: Any) -> np.ndarray:
+    """The fitted challenger's PD of a frame (or dict of column arrays), its category encoding
+    done on arrays: the same codes as its
+    OrdinalEncoder (index in ``categories_``, unknown or missing -> NaN) without the
+    ColumnTransformer's per-call checks (~100 ms a call on small inputs)."""
+    encode, boosting = challenger.named_steps["encode"], challenger.named_steps["boosting"]
+    _, encoder, categorical = encode.transformers_[0]
+    numbers = [c for c in encode.feature_names_in_ if c not in set(categorical)]
+    rows = len(applicants[encode.feature_names_in_[0]])  # a frame or a dict of columns
+    matrix = np.empty((rows, len(categorical) + len(numbers)))
+    for j, (name, categories) in enumerate(zip(categorical, encoder.categories_, strict=True)):
+        # A fitted "missing" category (NaN, sorted last) is what encoded_missing_value covers.
+        known = [c for c in categories if not pd.isna(c)]
+        codes = pd.Categorical(np.asarray(applicants[name]), categories=known).codes
+        matrix[:, j] = np.where(codes < 0, np.nan, codes)
+    for k, name in enumerate(numbers, start=len(categorical)):
+        matrix[:, k] = np.asarray(getattr(applicants[name], "array", applicants[name]), "float64")
+    with _one_thread():
+        return boosting.predict_proba(matrix)[:, 1]
+
+
+def _scorecard_pd(
+    credit_model: CreditModel, model_input: pd.DataFrame, woe: pd.DataFrame | None
+) -> np.ndarray:
+    """The scorecard's PD; its own last step on the WoE already assigned (no second binning)."""
+    woe = assign_woe(credit_model, model_input) if woe is None else woe
+    return credit_model.scorecard.named_steps["regression"].predict_proba(woe)[:, 1]
+
+
 def predict_default_probability(
     credit_model: CreditModel, model_input: pd.DataFrame, applicant_woe: pd.DataFrame
 ) -> pd.Series:
-    """PD (probability of default) of each applicant from the chosen estimator."""
-    if credit_model.chosen == "scorecard":
-        # The scorecard's own last step on the WoE already assigned: no second binning pass.
-        regression = credit_model.scorecard.named_steps["regression"]
-        pd_ = regression.predict_proba(applicant_woe)[:, 1]
-    else:
-        pd_ = credit_model.estimator.predict_proba(model_input)[:, 1]
+    """Calibrated PD (probability of default) of each applicant from the chosen estimator."""
+    pd_ = credit_model.calibrator.apply(_raw_pd(credit_model, model_input, applicant_woe))
     return pd.Series(pd_, index=model_input.index, name="pd")
 
 
-def characteristic_points(credit_model: CreditModel, applicant_woe: pd.DataFrame) -> pd.DataFrame:
-    """Scorecard points each applicant earns on each characteristic."""
+def _exact_score(credit_model: CreditModel, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Unrounded score points of the calibrated PD of applicants given as column arrays (what
+    the counterfactuals compare; no DataFrame unless the chosen estimator needs one)."""
+    if credit_model.chosen in ("scorecard", "blend"):
+        regression = credit_model.scorecard.named_steps["regression"]
+        woe = np.column_stack([b.woe_of(columns[n]) for n, b in credit_model.woe_lookup.items()])
+        raw = sigmoid(woe @ regression.coef_[0] + regression.intercept_[0])
+        if credit_model.chosen == "blend":
+            blend = credit_model.estimator
+            raw = Blend.combine(raw, challenger_pd(blend.challenger, columns), blend.weight)
+    elif credit_model.chosen == "challenger":
+        raw = challenger_pd(credit_model.estimator, columns)
+    else:
+        raw = credit_model.estimator.predict_proba(pd.DataFrame(columns))[:, 1]
+    return _to_points(-logit(credit_model.calibrator.apply(raw)), credit_model.scaling)
+
+
+def characteristic_points(
+    credit_model: CreditModel, model_input: pd.DataFrame, applicant_woe: pd.DataFrame
+) -> Attribution:
+    """Points each applicant loses (against the best value) and gains (against the worst) on
+    each characteristic, from the model that decides (see ``explain``)."""
+    names = tuple(credit_model.woe_lookup)
+    calibrator = credit_model.calibrator
+    if credit_model.chosen != "scorecard" or calibrator.method != "sigmoid":
+        return counterfactual_attribution(
+            lambda frame: _exact_score(credit_model, frame),
+            model_input[list(credit_model.features)],
+            {name: credit_model.probes[name] for name in names},
+        )
+    # Additive: points lost against the best bin are exactly the counterfactual gain; Platt
+    # scaling multiplies every scorecard point by its slope in the served score.
     _, coefficients, _ = _scorecard_parts(credit_model.scorecard)
-    coefficients = coefficients[applicant_woe.columns].to_numpy()
-    points = _to_points(applicant_woe.to_numpy() * -coefficients, credit_model.scaling, False)
-    return pd.DataFrame(points, columns=applicant_woe.columns, index=applicant_woe.index)
+    points = _to_points(
+        applicant_woe[list(names)].to_numpy() * -coefficients[list(names)].to_numpy(),
+        credit_model.scaling,
+        False,
+    )
+    best = np.array([credit_model.best_points[n] for n in names])
+    worst = np.array([credit_model.worst_points[n] for n in names])
+    best_probe = np.array([credit_model.best_probe[n] for n in names])
+    return Attribution(
+        names,
+        calibrator.slope * np.maximum(best - points, 0.0),
+        calibrator.slope * np.maximum(points - worst, 0.0),
+        np.broadcast_to(best_probe, points.shape),
+        {name: model_input[name].to_numpy() for name in names},
+    )
 
 
 def _band_index(score: np.ndarray, ordered: list[dict[str, Any]]) -> np.ndarray:
@@ -517,23 +808,61 @@ def _band_index(score: np.ndarray, ordered: list[dict[str, Any]]) -> np.ndarray:
     return np.select(conditions, np.arange(len(ordered)), default=len(ordered) - 1)
 
 
-def _reasons(points: pd.DataFrame, model: CreditModel) -> list[list[dict[str, str]]]:
-    """Up to N reasons per applicant, ranked by points lost against each best bin."""
+def _reason(code: str, text: str, points: float) -> dict[str, Any]:
+    return {"code": code, "text": text, "points": round(points, 1)}
+
+
+def _reasons(points: Attribution, model: CreditModel) -> list[list[dict[str, Any]]]:
+    """Up to N adverse reasons per applicant, ranked by points lost against the best value."""
     settings = model.reason_codes
-    best = np.array([model.best_points[n] for n in points.columns])
-    lost = best - points.to_numpy()
-    order = np.argsort(-lost, axis=1, kind="stable")[:, : settings["max_reasons"]]
-    kept = np.take_along_axis(lost, order, axis=1) > settings["min_points_lost"]
-    # -1 marks a ranked characteristic that lost too few points to be a reason.
-    ranked = np.where(kept, order, -1).tolist()
-    reasons = [{"code": n.upper(), "text": model.reason_texts[n]} for n in points.columns]
-    return [[reasons[j].copy() for j in row if j >= 0] for row in ranked]
+    ranked = ranked_reasons(points.lost, settings["max_reasons"], settings["min_points_lost"])
+    names, out = points.names, []
+    for i, row in enumerate(ranked):
+        reasons = []
+        for j, lost in row:
+            name = names[j]
+            value, better = points.values[name][i], model.probes[name][points.best_probe[i, j]]
+            higher = not model.reason_texts[name].categorical and _greater(better, value)
+            text = model.reason_texts[name].adverse_text(value, better, higher)
+            reasons.append(_reason(name.upper(), text, lost))
+        out.append(reasons)
+    return out
+
+
+def _greater(a: Any, b: Any) -> bool:
+    """a > b for numbers that may be missing (missing is never greater)."""
+    try:
+        return bool(float(a) > float(b))
+    except (TypeError, ValueError):
+        return False
+
+
+def _positive_factors(points: Attribution, model: CreditModel) -> list[list[dict[str, Any]]]:
+    """Up to N strongest positive factors per applicant, ranked by points gained against the
+    worst value of each characteristic."""
+    settings = model.reason_codes
+    ranked = ranked_reasons(
+        points.gained, settings["max_positive_factors"], settings["min_points_gained"]
+    )
+    names = points.names
+    return [
+        [
+            _reason(
+                names[j].upper(),
+                model.reason_texts[names[j]].favourable_text(points.values[names[j]][i]),
+                gained,
+            )
+            for j, gained in row
+        ]
+        for i, row in enumerate(ranked)
+    ]
 
 
 def score_applicants(
-    default_probability: pd.Series, points: pd.DataFrame, credit_model: CreditModel
+    default_probability: pd.Series, points: Attribution, credit_model: CreditModel
 ) -> pd.DataFrame:
-    """PD -> score points -> band -> decision -> reason codes, one row per applicant in order."""
+    """PD -> score points -> band -> decision -> reason codes and positive factors, one row per
+    applicant in order."""
     pd_ = np.clip(default_probability.to_numpy(dtype="float64"), 1e-9, 1 - 1e-9)
     score = _to_points(np.log((1 - pd_) / pd_), credit_model.scaling).round().astype("int64")
     policy = credit_model.policy
@@ -550,6 +879,7 @@ def score_applicants(
             "band": pd.array(np.array([b["name"] for b in ordered])[band], dtype="str"),
             "decision": pd.array(decisions[band], dtype="str"),
             "reason_codes": _reasons(points, credit_model),
+            "positive_factors": _positive_factors(points, credit_model),
         }
     )
 
@@ -562,6 +892,6 @@ def score_portfolio(
     woe = assign_woe(credit_model, model_input)
     return score_applicants(
         predict_default_probability(credit_model, model_input, woe),
-        characteristic_points(credit_model, woe),
+        characteristic_points(credit_model, model_input, woe),
         credit_model,
     )

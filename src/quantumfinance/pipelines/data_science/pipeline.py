@@ -10,10 +10,10 @@ from mlflow.types.schema import Array, ColSpec, Object, ParamSchema, ParamSpec, 
 
 from quantumfinance.contract import ApplicantContract
 
-from . import nodes
+from . import nodes, reference
 
 MODEL_NAME = "credit-score"
-INFERENCE_OUTPUT_COLUMNS = ("pd", "score", "band", "decision", "reason_codes")
+INFERENCE_OUTPUT_COLUMNS = ("pd", "score", "band", "decision", "reason_codes", "positive_factors")
 
 
 def _column_type(characteristic) -> str:
@@ -24,11 +24,14 @@ def _column_type(characteristic) -> str:
 
 
 def model_signature(contract: ApplicantContract) -> ModelSignature:
-    """MLflow's view of the contract: its model inputs in, the five scoring columns out."""
+    """MLflow's view of the contract: its model inputs in, the scoring columns out."""
     inputs = Schema(
         [ColSpec(_column_type(c), c.name, required=not c.nullable) for c in contract.features]
     )
-    reason = Object([Property("code", "string"), Property("text", "string")])
+    # Each reason: {code, text, points} (points lost, or gained for a positive factor).
+    reason = Object(
+        [Property("code", "string"), Property("text", "string"), Property("points", "double")]
+    )
     outputs = Schema(
         [
             ColSpec("double", "pd"),
@@ -36,6 +39,7 @@ def model_signature(contract: ApplicantContract) -> ModelSignature:
             ColSpec("string", "band"),
             ColSpec("string", "decision"),
             ColSpec(Array(reason), "reason_codes"),
+            ColSpec(Array(reason), "positive_factors"),
         ]
     )
     # kedro-mlflow's KedroPipelineModel accepts a `runner` param at predict time.
@@ -74,9 +78,14 @@ def _inference_nodes() -> list:
             name="predict_default_probability",
             tags=tags,
         ),
+        # Points lost/gained per characteristic, from the model that decides.
         node(
             func=nodes.characteristic_points,
-            inputs=["credit_model", "applicant_woe"],
+            inputs=dict(
+                credit_model="credit_model",
+                model_input="model_input",
+                applicant_woe="applicant_woe",
+            ),
             outputs="characteristic_points",
             name="compute_characteristic_points",
             tags=tags,
@@ -105,7 +114,7 @@ def _training_nodes() -> list:
                 applicant_contract="applicant_contract",
                 params="params:model_training",
             ),
-            outputs="cv_results",
+            outputs=["cv_results", "cv_predictions"],
             name="cross_validate_candidates",
         ),
         node(
@@ -130,15 +139,27 @@ def _training_nodes() -> list:
         ),
         node(
             func=nodes.select_candidate,
-            inputs=["cv_results", "params:model_selection"],
+            inputs=["cv_results", "params:model_selection", "params:model_training.cv"],
             outputs="chosen_model",
             name="select_candidate",
+        ),
+        node(
+            func=nodes.fit_calibration,
+            inputs=dict(
+                cv_predictions="cv_predictions",
+                chosen="chosen_model",
+                calibration="params:calibration",
+                seed="params:model_training.seed",
+            ),
+            outputs=["pd_calibrator", "cv_calibration"],
+            name="fit_calibration",
         ),
         node(
             func=nodes.build_credit_model,
             inputs=dict(
                 fitted_candidates="fitted_candidates",
                 chosen="chosen_model",
+                calibrator="pd_calibrator",
                 scoring="params:scoring",
                 applicant_contract="applicant_contract",
             ),
@@ -161,11 +182,24 @@ def _training_nodes() -> list:
             func=nodes.model_metrics,
             inputs=dict(
                 cv_results="cv_results",
+                cv_calibration="cv_calibration",
                 test_results="test_results",
                 chosen="chosen_model",
+                calibrator="pd_calibrator",
+                scored_test="scored_applicants",
+                scored_train="scored_train_applicants",
+                applicants_test="applicants_test",
+                applicant_contract="applicant_contract",
+                params="params:model_training",
             ),
             outputs="model_metrics",
             name="compute_model_metrics",
+        ),
+        node(
+            func=nodes.pending_promotion,
+            inputs="params:promotion",
+            outputs="promotion_decision",
+            name="record_pending_promotion",
         ),
         node(
             func=nodes.mlflow_metrics,
@@ -198,6 +232,13 @@ def _training_nodes() -> list:
             ),
             outputs="scored_train_applicants",
             name="score_train_applicants",
+        ),
+        # What monitoring compares a scored book against, logged with the model's run.
+        node(
+            func=reference.development_reference,
+            inputs=["credit_model", "applicants_train_features", "scored_train_applicants"],
+            outputs="development_reference",
+            name="profile_development_sample",
         ),
     ]
 

@@ -28,7 +28,9 @@ def outcome_scores(
     contract = applicant_contract
     keep = [contract.id.name, *(c.name for c in contract.protected), contract.target.name]
     outcomes = applicants[keep].rename(columns={contract.target.name: TARGET_COLUMN})
-    return pd.concat([outcomes.reset_index(drop=True), scored.drop(columns="reason_codes")], axis=1)
+    # Reason lists are not figures; older scored tables have no positive_factors column.
+    figures = scored.drop(columns=["reason_codes", "positive_factors"], errors="ignore")
+    return pd.concat([outcomes.reset_index(drop=True), figures], axis=1)
 
 
 def roc_table(outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -100,9 +102,10 @@ def ks_plot(ks: pd.DataFrame) -> Figure:
     return fig
 
 
-def calibration_plot(calibration: pd.DataFrame) -> Figure:
-    """Reliability diagram: observed default rate against predicted PD."""
-    fig, ax = _figure("Calibration (test split)", "Mean predicted PD", "Observed default rate")
+def calibration_plot(calibration: pd.DataFrame, metrics: dict[str, float]) -> Figure:
+    """Reliability diagram: observed default rate against the served (calibrated) PD."""
+    title = f"Reliability (test split, Brier {metrics['test_brier']:.3f})"
+    fig, ax = _figure(title, "Mean predicted PD", "Observed default rate")
     ax.plot(calibration["predicted_pd"], calibration["observed_default_rate"], marker="o")
     top = float(max(calibration["predicted_pd"].max(), calibration["observed_default_rate"].max()))
     ax.plot([0, top], [0, top], linestyle="--", color="grey")
@@ -131,6 +134,16 @@ def _psi(expected: pd.Series, actual: pd.Series) -> float:
     return float(((a - e) * np.log(a / e)).sum())
 
 
+def score_psi(train_scores: pd.Series, test_scores: pd.Series, buckets: int) -> float:
+    """PSI of the score between two portfolios, in buckets of the first one's quantiles."""
+    edges = np.unique(np.quantile(train_scores, np.linspace(0, 1, buckets + 1)))
+    edges[0], edges[-1] = -np.inf, np.inf
+    return _psi(
+        pd.cut(train_scores, edges).value_counts(normalize=True),
+        pd.cut(test_scores, edges).value_counts(normalize=True),
+    )
+
+
 def _status(psi: float, bands: dict[str, float]) -> str:
     return "stable" if psi < bands["monitor"] else "monitor" if psi < bands["shift"] else "shift"
 
@@ -144,17 +157,10 @@ def population_stability(
     psi: dict[str, Any],
 ) -> pd.DataFrame:
     """PSI train vs test for the score (train-decile buckets) and each characteristic (WoE bins)."""
-    edges = np.unique(
-        np.quantile(scored_train["score"], np.linspace(0, 1, psi["score_buckets"] + 1))
-    )
-    edges[0], edges[-1] = -np.inf, np.inf
     rows = [
         {
             "variable": "score",
-            "psi": _psi(
-                pd.cut(scored_train["score"], edges).value_counts(normalize=True),
-                pd.cut(scored_test["score"], edges).value_counts(normalize=True),
-            ),
+            "psi": score_psi(scored_train["score"], scored_test["score"], psi["score_buckets"]),
         }
     ]
     binning = credit_model.scorecard.named_steps["woe"]
@@ -247,6 +253,83 @@ def _data_source(ingest: dict[str, Any], data_quality: dict[str, Any]) -> str:
     return f"the file `{ingest.get('path')}`"
 
 
+def _interval(metrics: dict[str, float], key: str, digits: int = 3) -> str:
+    """'mean [lo, hi]' of a figure with its 95 % interval."""
+    return (
+        f"{metrics[key]:.{digits}f} [{metrics[key + '_lo']:.{digits}f}, "
+        f"{metrics[key + '_hi']:.{digits}f}]"
+    )
+
+
+def _candidates(metrics: dict[str, float]) -> list[str]:
+    """Candidate names present in the metrics, in the order the run reported them."""
+    return [k.removeprefix("test_auc_") for k in metrics if k.startswith("test_auc_")]
+
+
+def _performance(metrics: dict[str, float]) -> pd.DataFrame:
+    """CV figures with intervals and test figures of every candidate."""
+    return pd.DataFrame(
+        [
+            {
+                "model": name,
+                **{f"cv {m}": _interval(metrics, f"cv_{m}_{name}") for m in ("auc", "ks", "brier")},
+                **{f"test {m}": metrics[f"test_{m}_{name}"] for m in ("auc", "ks", "brier")},
+            }
+            for name in _candidates(metrics)
+        ]
+    )
+
+
+def _goals(metrics: dict[str, float], goals: dict[str, Any]) -> list[str]:
+    """Each goal of issue 13 with the figure that meets it or not."""
+    lo, hi = goals["calibration_slope"]
+    rows = [
+        (
+            f"Chosen model's mean CV AUC ≥ {goals['cv_auc']:.2f}",
+            _interval(metrics, "cv_auc"),
+            metrics["cv_auc"] >= goals["cv_auc"],
+        ),
+        (
+            f"CV calibration slope within {lo}–{hi}",
+            _interval(metrics, "cv_calibration_slope"),
+            lo <= metrics["cv_calibration_slope"] <= hi,
+        ),
+        (
+            f"CV calibration-in-the-large within ±{goals['max_citl_points']:g} point",
+            _interval(metrics, "cv_citl_points", 2) + " points",
+            abs(metrics["cv_citl_points"]) <= goals["max_citl_points"],
+        ),
+    ]
+    return [f"- {goal}: {figure} — **{'met' if ok else 'not met'}**" for goal, figure, ok in rows]
+
+
+def _gate_lines(decision: dict[str, Any]) -> list[str]:
+    """The promotion gate's decision and evidence, as the gate recorded it."""
+    if decision.get("promoted") is None:
+        return [f"- {decision.get('reason', 'no decision recorded')}"]
+    outcome = (
+        "removed (identical to the champion)"
+        if decision.get("identical")
+        else "promoted to champion"
+        if decision["promoted"]
+        else "kept as challenger"
+    )
+    evidence = decision.get("evidence", {})
+    shown = {
+        k: v
+        for k, v in evidence.items()
+        if k not in ("model_digest", "champion_digest") and v is not None
+    }
+    figures = ", ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
+    )
+    return [
+        f"- Version {decision['version']}: **{outcome}**. {decision['reason']}.",
+        f"- Evidence: {figures}." if figures else "- Evidence: none.",
+        f"- Model digest: `{str(evidence.get('model_digest', '-'))[:16]}`.",
+    ]
+
+
 def model_card(
     metrics: dict[str, float],
     chosen_model: str,
@@ -258,24 +341,19 @@ def model_card(
     applicant_contract: ApplicantContract,
     ingest: dict[str, Any],
     card: dict[str, Any],
+    promotion_decision: dict[str, Any],
+    cv: dict[str, Any],
 ) -> str:
-    """The model card (Markdown) of this run: data, metrics next to the baseline, use, limits."""
+    """The model card (Markdown) of this run: data, metrics with intervals next to the baseline,
+    calibration, goals, the gate's decision, use, limits."""
     contract = applicant_contract
-    perf = pd.DataFrame(
-        [
-            {
-                "model": name,
-                **{f"cv {m}": metrics[f"cv_{m}_{name}"] for m in ("auc", "gini", "ks", "brier")},
-                **{f"test {m}": metrics[f"test_{m}_{name}"] for m in ("auc", "ks", "brier")},
-            }
-            for name in ("scorecard", "challenger", "baseline")
-        ]
-    )
     shifted = stability[stability["status"] != "stable"]
     both = pd.concat([applicants_train, applicants_test])
     default_rate = float(both[contract.target.name].mean())
     excluded = [c.name for c in contract.characteristics if not c.use_in_model]
     protected = ", ".join(f"`{c.name}`" for c in contract.protected)
+    method = "isotonic" if metrics["calibration_isotonic"] else "Platt"
+    folds = f"{cv['n_splits']}-fold × {cv['n_repeats']}"
     lines = [
         f"# Model card: {card['model_name']} — {contract.portfolio.name}",
         "",
@@ -283,18 +361,17 @@ def model_card(
         "`data_science` run's outputs (data/08_reporting).",
         "",
         "## Model",
-        f"- Chosen candidate: **{chosen_model}** (rule in `parameters_data_science.yml` "
-        "`model_selection`, on stratified CV of the training split; the test split is never "
-        "used to choose).",
-        "- Scorecard: optbinning WoE binning (the contract's monotonic trends, missing/special "
-        "bins) + logistic regression, scaled with PDO / base score / base odds.",
-        "- Challenger: scikit-learn HistGradientBoosting on the same split. Baseline: one-hot "
-        "logistic regression, evaluated by the same code.",
+        f"- Chosen: **{chosen_model}**, by the `model_selection` rule on CV only "
+        "(docs/decisions/0010-model-selection-calibration-gate.md).",
+        "- Candidates: WoE scorecard (optbinning + logistic regression, L2 tuned inside each "
+        "fit); challenger: monotone HistGradientBoosting (trees by early stopping); blend of the "
+        "two; baseline: one-hot logistic regression.",
+        f"- PDs calibrated ({method}) on out-of-fold CV PDs; points and bands from them.",
         f"- Inputs: the {len(contract.features)} characteristics of the applicant contract "
         f"(contract {contract.digest[:12]}, logged with the model)"
         + (f"; excluded from the model: {', '.join(excluded)}." if excluded else "."),
-        "- Output per applicant: PD, score (points), band, decision (approve/review/decline) "
-        "and reason codes ranked by points lost against the best bin.",
+        "- Output: PD, score, band, decision, reason codes and positive factors (points lost or "
+        "gained per characteristic, from the model that decides).",
         "",
         "## Data",
         f"- Portfolio: {contract.portfolio.name}. {contract.portfolio.description}".rstrip(),
@@ -306,9 +383,25 @@ def model_card(
         f"{len(applicants_test):,}; overall default rate {default_rate:.1%} "
         f"({int(both[contract.target.name].sum()):,} defaults).",
         "",
-        "## Performance (CV = mean of stratified k-fold CV on the training split)",
+        f"## Performance (CV: {folds} folds of the training split, mean [95 % interval])",
         "",
-        _markdown(perf),
+        _markdown(_performance(metrics)),
+        "",
+        "## Calibration (chosen model; CV out-of-fold, mean [95 % interval])",
+        f"- CV calibration slope {_interval(metrics, 'cv_calibration_slope')} (raw PDs: "
+        f"{metrics['cv_calibration_slope_oof_uncalibrated']:.3f}); calibration-in-the-large "
+        f"{_interval(metrics, 'cv_citl_points', 2)} points; Brier "
+        f"{_interval(metrics, 'cv_brier_oof')} (raw PDs: "
+        f"{metrics['cv_brier_oof_uncalibrated']:.3f}).",
+        f"- Test split: slope {metrics['test_calibration_slope']:.3f}, calibration-in-the-large "
+        f"{metrics['test_citl_points']:+.2f} points, Brier {metrics['test_brier']:.3f} "
+        "(reliability plot).",
+        "",
+        "## Goals (issue 13)",
+        *_goals(metrics, card["goals"]),
+        "",
+        "## Promotion gate",
+        *_gate_lines(promotion_decision),
         "",
         "## Stability (PSI train vs test; < 0.10 stable, 0.10–0.25 monitor, > 0.25 shift)",
         f"- Score PSI {stability.loc[stability['variable'] == 'score', 'psi'].iloc[0]:.3f}; "
@@ -321,8 +414,6 @@ def model_card(
                 f"By the contract's protected attributes ({protected}):",
                 "",
                 _markdown(fairness),
-                "",
-                "The same table: `data/08_reporting/fairness.csv`.",
             ]
             if len(fairness)
             else ["The contract declares no protected attribute: no fairness groups are reported."]

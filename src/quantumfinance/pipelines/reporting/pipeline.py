@@ -51,7 +51,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 func=nodes.calibration_plot,
-                inputs="calibration",
+                inputs=["calibration", "model_metrics"],
                 outputs="calibration_plot",
                 name="plot_calibration",
             ),
@@ -97,6 +97,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     applicant_contract="applicant_contract",
                     ingest="params:ingest",
                     card="params:reporting.model_card",
+                    promotion_decision="promotion_decision",
+                    cv="params:model_training.cv",
                 ),
                 outputs="model_card",
                 name="build_model_card",

@@ -1,0 +1,126 @@
+"""Batch scoring and monitoring on Dask: 1M and 10M synthetic applicants, LocalCluster of 1 and 2
+workers, against the in-process model on pandas chunks of the same parquet file.
+
+`python -m benchmarks bench_batch` (or `make bench`). A German-credit model is trained once in a
+temporary project copy (`kedro run` ingest, data_engineering, data_science); the books are drawn
+by the synthetic generator from the same contract. Rows/s counts every input row (scored or
+quarantined); peak memory per worker is each worker process's ru_maxrss after the run.
+Goals (issue 11): 10M scored <= 2 min, scored + monitored <= 5 min, <= 4 GB per worker.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import pyarrow.parquet as pq
+import yaml
+
+from benchmarks.bench_data_pipelines import GENERATOR_CODE  # the same synthetic book
+from benchmarks.common import KEDRO, measure_with_peak, project_copy
+
+TITLE = "Batch scoring and monitoring on Dask (1M and 10M synthetic applicants)"
+ROWS = (1_000_000, 10_000_000)
+WORKERS = (1, 2)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _engine(workers: int) -> dict:
+    cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True,
+               "memory_limit": "4GiB", "dashboard_address": ":0"}  # fmt: skip
+    return {"scheduler": None, "local_cluster": cluster}
+
+
+def _dask_run(model: dict, book: Path, output: Path, workers: int) -> tuple[float, dict, list]:
+    """Score ``book`` on a fresh LocalCluster; (seconds, manifest, peak MB per worker)."""
+    from distributed import Client, LocalCluster  # noqa: PLC0415
+
+    from quantumfinance.pipelines.batch_scoring.nodes import score_book  # noqa: PLC0415
+
+    with LocalCluster(**_engine(workers)["local_cluster"]) as cluster, Client(cluster) as client:
+        start = time.perf_counter()
+        storage = {"portfolio": str(book), "output": str(output)}
+        manifest = score_book(model, {}, storage, {"scheduler": cluster.scheduler_address})
+        seconds = time.perf_counter() - start
+        peaks = sorted(client.run(_peak_rss_mb).values())
+    return seconds, manifest, peaks
+
+
+def _pandas_run(model: dict, book: Path) -> float:
+    """The in-process model on the parquet file's row groups (the same pyfunc predict)."""
+    from quantumfinance.contract import contract_of_model  # noqa: PLC0415
+    from quantumfinance.pipelines.batch_scoring.engine import worker_model  # noqa: PLC0415
+
+    pyfunc = worker_model(model["uri"], model["tracking_uri"])
+    features = list(contract_of_model(pyfunc).feature_names)
+    start = time.perf_counter()
+    source = pq.ParquetFile(book)
+    for group in range(source.num_row_groups):
+        pyfunc.predict(source.read_row_group(group, columns=features).to_pandas())
+    return time.perf_counter() - start
+
+
+def _monitor(model: dict, output: Path, book: Path, root: Path) -> float:
+    """Stability + back-test (the book's own target as outcomes) on a 2-worker LocalCluster."""
+    from quantumfinance.pipelines.monitoring import nodes  # noqa: PLC0415
+
+    params = yaml.safe_load((root / "conf/base/parameters_monitoring.yml").read_text())
+    monitoring = params["monitoring"]
+    storage = {"scored_book": str(output)}
+    contract = yaml.safe_load((root / "conf/base/applicant_contract.yml").read_text())
+    outcomes = root / "outcomes.parquet"
+    id_name, target = contract["id"]["name"], contract["target"]["name"]
+    table = pq.read_table(book, columns=[id_name, target]).rename_columns([id_name, "defaulted"])
+    pq.write_table(table.append_column("as_of_date", [["2026-10-31"] * len(table)]), outcomes)
+    monitoring["outcomes"] = monitoring["outcomes"] | {"path": str(outcomes)}
+    start = time.perf_counter()
+    manifest = nodes.read_book_manifest(model, storage)
+    nodes.stability_figures(nodes.load_development_reference(model), manifest, monitoring)
+    nodes.back_test(model, manifest, monitoring, storage, _engine(2))
+    return time.perf_counter() - start
+
+
+def run() -> str:
+    from quantumfinance.pipelines.batch_scoring.nodes import resolve_scoring_model  # noqa: PLC0415
+
+    rows_out = []
+    with tempfile.TemporaryDirectory(prefix="qf-bench-batch-") as tmp:
+        root = Path(tmp)
+        project_copy(root)
+        for stage in ("ingest,data_engineering", "data_science"):
+            measure_with_peak([KEDRO, "run", f"--pipelines={stage}"], root)
+        uri = f"sqlite:///{root / 'mlflow.db'}"
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        model = resolve_scoring_model("models:/credit-score@champion")
+        for rows in ROWS:
+            book = root / f"book_{rows}.parquet"
+            code = GENERATOR_CODE.format(out=str(book), rows=rows)
+            measure_with_peak([sys.executable, "-c", code], root)
+            pandas_seconds = _pandas_run(model, book)
+            rows_out.append(f"| {rows:,} | pandas chunks, 1 process | {pandas_seconds:.1f} s "
+                            f"| {rows / pandas_seconds:,.0f} | {_peak_rss_mb():,.0f} MB (process) |")  # fmt: skip
+            for workers in WORKERS:
+                output = root / f"scored_{rows}_{workers}"
+                seconds, manifest, peaks = _dask_run(model, book, output, workers)
+                if manifest["rows_in"] != rows:
+                    raise RuntimeError(f"read {manifest['rows_in']} of {rows} rows")
+                rows_out.append(
+                    f"| {rows:,} | LocalCluster, {workers} worker(s) | {seconds:.1f} s | "
+                    f"{rows / seconds:,.0f} | {', '.join(f'{p:,.0f}' for p in peaks)} MB |"
+                )
+        monitor_seconds = _monitor(model, root / f"scored_{ROWS[-1]}_2", book, root)
+    return (
+        "| rows | engine | wall time | rows/s | peak memory per worker |\n"
+        "|---:|---|---:|---:|---|\n" + "\n".join(rows_out) + "\n\n"
+        f"Monitoring (stability + back-test) of the {ROWS[-1]:,}-row book on 2 workers: "
+        f"{monitor_seconds:.1f} s.\n\nDask runs include validation (pandera), scoring with the "
+        "registered model loaded once per worker, writing partitioned parquet and profiling."
+    )

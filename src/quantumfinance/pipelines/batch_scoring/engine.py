@@ -1,0 +1,73 @@
+"""The Dask engine of batch scoring and monitoring: which cluster, and the model on each worker.
+
+``QF_DASK_SCHEDULER`` (or the ``scheduler`` parameter) names an existing scheduler, e.g. the
+stack's ``tcp://127.0.0.1:8786``; unset, a ``LocalCluster`` is started in the process and closed
+afterwards. The scheduler's dashboard URL is logged so an operator can watch the work.
+
+The registered model is loaded ONCE per worker process (a cache keyed by tracking and model
+URI), never per partition: partitions call ``worker_model`` and get the loaded one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import mlflow
+from distributed import Client, LocalCluster
+
+SCHEDULER_ENV = "QF_DASK_SCHEDULER"
+logger = logging.getLogger(__name__)
+
+_MODELS: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
+MODEL_LOADS: Counter[str] = Counter()  # "tracking URI model URI" -> loads in this process
+
+
+def scheduler_address(scheduler: str | None) -> str | None:
+    """The scheduler to join: the parameter, else ``QF_DASK_SCHEDULER``, else None (local)."""
+    return scheduler or os.environ.get(SCHEDULER_ENV) or None
+
+
+@contextmanager
+def dask_client(engine: dict[str, Any]) -> Iterator[Client]:
+    """A client of the configured scheduler, or of a LocalCluster started for the block."""
+    address = scheduler_address(engine.get("scheduler"))
+    cluster = None if address else LocalCluster(**engine.get("local_cluster", {}))
+    client = Client(address or cluster, timeout=engine.get("connect_timeout", "30s"))
+    workers = len(client.scheduler_info().get("workers", {}))
+    logger.info(
+        "Dask: %s scheduler %s, %d worker(s); dashboard %s",
+        "existing" if address else "local",
+        client.scheduler.address,
+        workers,
+        client.dashboard_link,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def worker_model(model_uri: str, tracking_uri: str) -> Any:
+    """The pyfunc model of ``model_uri``, loaded once per process (thread-safe)."""
+    key = (tracking_uri, model_uri)
+    with _LOCK:
+        if key not in _MODELS:
+            mlflow.set_tracking_uri(tracking_uri)
+            mlflow.set_registry_uri(tracking_uri)
+            _MODELS[key] = mlflow.pyfunc.load_model(model_uri)
+            MODEL_LOADS[f"{tracking_uri} {model_uri}"] += 1
+        return _MODELS[key]
+
+
+def model_loads() -> dict[str, int]:
+    """How often this process loaded each model (``client.run(model_loads)`` asks every worker)."""
+    return dict(MODEL_LOADS)

@@ -1,0 +1,351 @@
+"""Nodes of the batch_scoring pipeline: a whole book scored by the registered model on Dask.
+
+Rows in = scored + quarantined. Each partition is validated against the MODEL's contract
+(the data_engineering pandera schema, narrowed to the id and the model's inputs), scored by the
+model loaded once per worker, written to a staging folder and profiled for monitoring. Only
+when every partition succeeded is the staging folder moved to the output and a ``_SUCCESS``
+manifest written last: a book without ``_SUCCESS`` is not a scored book.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections import Counter
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import mlflow
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.parquet as pq
+from distributed import as_completed, get_worker
+from fsspec.core import url_to_fs
+from mlflow.tracking import MlflowClient
+
+from quantumfinance import progress
+from quantumfinance.contract import ApplicantContract, contract_of_model
+from quantumfinance.pipelines.data_engineering.nodes import REASONS_COLUMN
+from quantumfinance.pipelines.data_engineering.validation import (
+    build_applicant_schema,
+    row_failures,
+    to_feature_types,
+)
+from quantumfinance.pipelines.data_science.reference import (
+    credit_model_of,
+    merge_profiles,
+    population_profile,
+)
+
+from .engine import dask_client, worker_model
+
+logger = logging.getLogger(__name__)
+
+MARKER = "_SUCCESS"  # written last: the book's manifest (counts and the population profile)
+SCORE_COLUMNS = ("pd", "score", "band", "decision")
+REASON_COLUMNS = ("reason_codes", "positive_factors")
+# A reason with or without `points`: old models give {code, text}, new ones add points.
+REASON_TYPE = pa_arrow.list_(
+    pa_arrow.struct(
+        [("code", pa_arrow.string()), ("text", pa_arrow.string()), ("points", pa_arrow.float64())]
+    )
+)
+RUN_TAGS = ("quantumfinance.model_run_id", "quantumfinance.model_version")
+SCORE_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+# ----------------------------------------------------------------------------- model identity
+
+
+def resolve_scoring_model(model_uri: str) -> dict[str, str]:
+    """Pin ``models:/<name>@<alias>`` (or ``/<version>``) to one version, so all workers load it."""
+    if not model_uri.startswith("models:/") or not model_uri.removeprefix("models:/").strip("/"):
+        raise ValueError(
+            f"batch_scoring.model_uri {model_uri!r}: expected models:/<name>@<alias> or "
+            "models:/<name>/<version> (a registered model)"
+        )
+    reference = model_uri.removeprefix("models:/")
+    client = MlflowClient(mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    if "@" in reference:
+        name, alias = reference.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias)
+    else:
+        name, number = reference.rsplit("/", 1)
+        version = client.get_model_version(name, number)
+    return {
+        "requested": model_uri,
+        "uri": f"models:/{name}/{version.version}",
+        "name": name,
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "tracking_uri": mlflow.get_tracking_uri(),
+    }
+
+
+def tag_run_with_model(scoring_model: dict[str, str]) -> None:
+    """Link this run (its own, never the model's) to the model's run and registered version."""
+    if mlflow.active_run() is None:
+        logger.warning("No active MLflow run: the run is not linked to %s", scoring_model["uri"])
+        return
+    mlflow.set_tags(
+        {
+            RUN_TAGS[0]: scoring_model["run_id"],
+            RUN_TAGS[1]: scoring_model["version"],
+            "quantumfinance.model_name": scoring_model["name"],
+            "quantumfinance.model_uri": scoring_model["requested"],
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+@functools.lru_cache(maxsize=4)
+def _scoring_parts(model_uri: str, tracking_uri: str) -> tuple[Any, ApplicantContract, Any]:
+    """The worker's model, its contract and its fitted credit model (read once per worker)."""
+    model = worker_model(model_uri, tracking_uri)
+    return model, contract_of_model(model), credit_model_of(model)
+
+
+def book_schema(contract: ApplicantContract) -> pa.DataFrameSchema:
+    """data_engineering's schema narrowed to a book: the id and the model's inputs (no target)."""
+    schema = build_applicant_schema(contract)
+    keep = {contract.id.name, *contract.feature_names}
+    return schema.remove_columns([c for c in schema.columns if c not in keep])
+
+
+def _reason(item: Any) -> dict[str, Any]:
+    points = item.get("points")
+    return {
+        "code": str(item["code"]),
+        "text": str(item.get("text", "")),
+        "points": None if points is None else float(points),
+    }
+
+
+def _reason_array(values: pd.Series) -> pa_arrow.Array:
+    lists = [[] if v is None else [_reason(item) for item in v] for v in values]
+    return pa_arrow.array(lists, type=REASON_TYPE)
+
+
+def scored_table(
+    ids: pd.Series, scored: pd.DataFrame, scoring_model: dict[str, str]
+) -> pa_arrow.Table:
+    """The scored book's rows: id, scores, reasons (with or without points), model identity."""
+    frame = pd.DataFrame({ids.name: ids.to_numpy()})
+    for column in SCORE_COLUMNS:
+        frame[column] = scored[column].to_numpy()
+    table = pa_arrow.Table.from_pandas(frame, preserve_index=False)
+    for column in REASON_COLUMNS:
+        if column in scored.columns:
+            table = table.append_column(column, _reason_array(scored[column]))
+    for key in ("name", "version", "run_id"):
+        identity = pa_arrow.array([scoring_model[key]] * len(frame), type=pa_arrow.string())
+        table = table.append_column(f"model_{key}", identity)
+    return table
+
+
+def part_name(number: int) -> str:
+    """The file of partition ``number`` inside scored/ and quarantined/."""
+    return f"part-{number:05d}.parquet"
+
+
+def _write(table: pa_arrow.Table, folder: str, number: int, storage_options: dict) -> None:
+    fs, root = url_to_fs(folder, **storage_options)
+    fs.makedirs(root, exist_ok=True)
+    with fs.open(f"{root}/{part_name(number)}", "wb") as handle:
+        pq.write_table(table, handle)
+
+
+def _worker_address() -> str:
+    try:
+        return get_worker().address
+    except ValueError:  # not on a Dask worker (a synchronous run in tests or benchmarks)
+        return "local"
+
+
+def score_partition(
+    part: pd.DataFrame, number: int, scoring_model: dict[str, str], staging: str, options: dict
+) -> dict[str, Any]:
+    """Validate, score, write and profile one partition; return its counts and profile."""
+    model, contract, credit_model = _scoring_parts(
+        scoring_model["uri"], scoring_model["tracking_uri"]
+    )
+    raw = part.reset_index(drop=True)
+    failures = row_failures(raw, contract, book_schema(contract))
+    reasons = failures.groupby("row")["reason"].agg("; ".join)
+    valid = raw.drop(index=reasons.index)
+    features = to_feature_types(valid, contract).reset_index(drop=True)
+    scored = model.predict(features) if len(features) else pd.DataFrame(columns=SCORE_COLUMNS)
+    ids = valid[contract.id.name].reset_index(drop=True)
+    _write(scored_table(ids, scored, scoring_model), f"{staging}/scored", number, options)
+    quarantined = raw.loc[reasons.index].astype("string")
+    quarantined = quarantined.assign(**{REASONS_COLUMN: reasons.to_numpy()})
+    table = pa_arrow.Table.from_pandas(quarantined, preserve_index=False)
+    _write(table, f"{staging}/quarantined", number, options)
+    return {
+        "partition": number,
+        "worker": _worker_address(),
+        "rows_in": len(raw),
+        "rows_scored": len(scored),
+        "rows_quarantined": len(quarantined),
+        "failed_checks": failures["reason"].value_counts().to_dict(),
+        "profile": population_profile(credit_model, features, scored),
+    }
+
+
+# ----------------------------------------------------------------------------- driver side
+
+
+def read_book(portfolio: str, batch: dict[str, Any], options: dict) -> dd.DataFrame:
+    """The portfolio as a Dask dataframe (parquet file or folder, or CSV), local or s3://."""
+    kind = batch.get("format", "auto")
+    if kind == "auto":
+        kind = "csv" if ".csv" in portfolio.rsplit("/", 1)[-1] else "parquet"
+    if kind == "csv":
+        # Text in, as a raw file is: the schema judges each value, typing follows validation.
+        book = dd.read_csv(
+            portfolio, dtype=object, blocksize=batch.get("blocksize"), storage_options=options
+        )
+    elif kind == "parquet":
+        book = dd.read_parquet(portfolio, storage_options=options)
+    else:
+        raise ValueError(f"batch_scoring.format {kind!r}: expected auto, csv or parquet")
+    if batch.get("partitions"):
+        book = book.repartition(npartitions=int(batch["partitions"]))
+    return book
+
+
+def _check_columns(book: dd.DataFrame, portfolio: str, contract: ApplicantContract) -> None:
+    missing = [c for c in (contract.id.name, *contract.feature_names) if c not in book.columns]
+    if missing:
+        raise ValueError(
+            f"{portfolio} is missing column(s) the model needs: {', '.join(missing)} "
+            f"(the contract of portfolio '{contract.portfolio.name}')"
+        )
+
+
+def _run_partitions(
+    client: Any, book: dd.DataFrame, scoring_model: dict, staging: str, batch: dict, options: dict
+) -> list[dict]:
+    """Score every partition on the cluster, showing progress; results in partition order."""
+    tasks = [
+        dask.delayed(score_partition)(part, number, scoring_model, staging, options)
+        for number, part in enumerate(book.to_delayed())
+    ]
+    futures = client.compute(tasks, retries=batch.get("retries", 2))
+    results = [
+        future.result()
+        for future in progress.track(as_completed(futures), "Scoring partitions", len(futures))
+    ]
+    return sorted(results, key=lambda r: r["partition"])
+
+
+def _quantiles(counts: dict[str, int]) -> dict[str, float]:
+    if not counts:
+        return {}
+    series = pd.Series(counts).rename(index=int).sort_index()
+    cumulative = series.cumsum() / series.sum()
+    found = {f"p{round(q * 100):02d}": float(series.index[np.searchsorted(cumulative, q)])
+             for q in SCORE_QUANTILES}  # fmt: skip
+    found["mean"] = float((series.index * series).sum() / series.sum())
+    return found
+
+
+def book_manifest(
+    results: list[dict], scoring_model: dict[str, str], portfolio: str, output: str
+) -> dict[str, Any]:
+    """Counts that must add up, the merged profile, workers used and the score distribution."""
+    totals = {k: sum(r[k] for r in results) for k in ("rows_in", "rows_scored", "rows_quarantined")}
+    if totals["rows_in"] != totals["rows_scored"] + totals["rows_quarantined"]:
+        raise RuntimeError(f"batch scoring lost rows: {totals} (nothing committed)")
+    profile = merge_profiles([r["profile"] for r in results])
+    failed = sum((Counter(r["failed_checks"]) for r in results), Counter())
+    return {
+        **totals,
+        "portfolio": portfolio,
+        "output": output,
+        "model": {k: scoring_model[k] for k in ("requested", "uri", "name", "version", "run_id")},
+        "partitions": len(results),
+        "partitions_per_worker": dict(Counter(r["worker"] for r in results)),
+        "failed_checks": dict(failed.most_common()),
+        "score_quantiles": _quantiles(profile["score"]),
+        "profile": profile,
+    }
+
+
+def commit_book(staging: str, output: str, manifest: dict[str, Any], options: dict) -> None:
+    """Replace ``output`` by the staged book, then write the ``_SUCCESS`` manifest last."""
+    fs, out = url_to_fs(output, **options)
+    _, stage = url_to_fs(staging, **options)
+    fs.invalidate_cache()  # the workers wrote the staged files, not this process
+    if fs.exists(out):
+        fs.rm(out, recursive=True)
+    fs.makedirs(out.rsplit("/", 1)[0], exist_ok=True)
+    # File by file, the names the partitions wrote: a recursive move of the folder copies what
+    # the store lists, and SeaweedFS lists its folders as keys that CopyObject cannot find.
+    for folder in ("scored", "quarantined"):
+        fs.makedirs(f"{out}/{folder}", exist_ok=True)
+    for number in range(manifest["partitions"]):
+        for folder in ("scored", "quarantined"):
+            name = f"{folder}/{part_name(number)}"
+            fs.mv(f"{stage}/{name}", f"{out}/{name}")
+    _discard(staging, options)
+    with fs.open(f"{out}/{MARKER}", "w") as handle:
+        json.dump(manifest, handle, indent=1, default=str)
+
+
+def _discard(staging: str, options: dict) -> None:
+    fs, stage = url_to_fs(staging, **options)
+    if fs.exists(stage):
+        fs.rm(stage, recursive=True)
+
+
+def score_book(
+    scoring_model: dict[str, str],
+    batch: dict[str, Any],
+    storage: dict[str, Any],
+    engine: dict[str, Any],
+) -> dict[str, Any]:
+    """Score the whole book on Dask and commit it; on any failure nothing is marked complete."""
+    portfolio, output = storage["portfolio"], storage["output"].rstrip("/")
+    options = storage.get("storage_options") or {}
+    staging = f"{output}.staging-{uuid.uuid4().hex[:8]}"
+    contract = contract_of_model(worker_model(scoring_model["uri"], scoring_model["tracking_uri"]))
+    book = read_book(portfolio, batch, options)
+    _check_columns(book, portfolio, contract)
+    try:
+        with dask_client(engine) as client:
+            results = _run_partitions(client, book, scoring_model, staging, batch, options)
+        manifest = book_manifest(results, scoring_model, portfolio, output)
+        commit_book(staging, output, manifest, options)
+    except Exception as exc:
+        _discard(staging, options)
+        raise RuntimeError(
+            f"batch scoring of {portfolio} failed; nothing was committed to {output}: {exc}"
+        ) from exc
+    logger.info(
+        "Scored %d of %d applicants (%d quarantined) into %s",
+        manifest["rows_scored"],
+        manifest["rows_in"],
+        manifest["rows_quarantined"],
+        output,
+    )
+    return manifest
+
+
+def summarise_book(manifest: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict]]:
+    """The run's summary artifact (manifest without bin counts) and its MLflow metrics."""
+    profile = manifest["profile"]
+    summary = {k: v for k, v in manifest.items() if k != "profile"}
+    summary.update(decisions=profile["decision"], bands=profile["band"])
+    metrics = {k: manifest[k] for k in ("rows_in", "rows_scored", "rows_quarantined")}
+    metrics.update({f"decision_{k}": v for k, v in profile["decision"].items()})
+    metrics.update({f"band_{k}": v for k, v in profile["band"].items()})
+    metrics.update({f"score_{k}": v for k, v in manifest["score_quantiles"].items()})
+    return summary, {k: {"value": float(v), "step": 0} for k, v in metrics.items()}

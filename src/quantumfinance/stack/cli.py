@@ -1,0 +1,57 @@
+"""Thin CLI over quantumfinance.stack: parse flags, call up/down/status, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from quantumfinance.stack.core import DEFAULT_PORTS, StackConfig, down, status, up
+from quantumfinance.stack.process import StackError
+
+
+def _parse_args(argv: list[str] | None) -> tuple[str, StackConfig]:
+    parser = argparse.ArgumentParser(
+        prog="python -m quantumfinance.stack",
+        description="No-Docker stack: PostgreSQL, S3 (SeaweedFS), MLflow server, Dask.",
+    )
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--state-dir", type=Path, default=Path(".stack"))
+    parser.add_argument("--env-file", type=Path, default=Path(".stack.env"))
+    for name, default in DEFAULT_PORTS.items():
+        env_name = f"QF_STACK_{name.upper()}_PORT"
+        parser.add_argument(
+            f"--{name}-port",
+            type=int,
+            default=int(os.environ.get(env_name, default)),
+            help=f"(env {env_name}, default {default}; used on the first `up`)",
+        )
+    args = parser.parse_args(argv)
+    ports = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
+    return args.command, StackConfig(args.state_dir.resolve(), args.env_file.resolve(), ports)
+
+
+def _say(text: str, stream=sys.stdout) -> None:  # noqa: ANN001
+    """CLI output (the exports must reach the operator's terminal)."""
+    stream.write(text + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    command, config = _parse_args(argv)
+    try:
+        if command == "up":
+            up(config)
+            _say(f"stack up (S3 endpoint: SeaweedFS, data in {config.state_dir}); exports:")
+            _say(config.env_file.read_text())
+            _say(f"source {config.env_file} && kedro run --env stack --pipelines=ingest,de")
+        elif command == "down":
+            down(config)
+            _say(f"stack down (data kept in {config.state_dir})")
+        else:
+            for name, line in status(config).items():
+                _say(f"{name:9} {line}")
+    except StackError as exc:
+        _say(f"stack {command} failed: {exc}", sys.stderr)
+        return 1
+    return 0

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,13 @@ def log_dataset_input(name: str, filepath: str, digest: str, context: str) -> No
     from mlflow.data.meta_dataset import MetaDataset  # noqa: PLC0415
 
     source_uri = filepath if "://" in filepath else Path(filepath).resolve().as_uri()
-    dataset = MetaDataset(source=resolve_dataset_source(source_uri), name=name, digest=digest)
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source twice (for the "" and the "file" artifact
+        # schemes, both LocalArtifactRepository) and warns that a file:// URI matches both;
+        # the two are the same class of source, so the choice it makes is the right one.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        source = resolve_dataset_source(source_uri)
+    dataset = MetaDataset(source=source, name=name, digest=digest)
     mlflow.log_input(dataset, context=context)
 
 

@@ -217,7 +217,14 @@ def _scorecard_candidate(params: dict[str, Any], contract: ApplicantContract) ->
     )
     tuning = params["scorecard"]
     regression = LogisticRegressionCV(
-        Cs=list(tuning["Cs"]), cv=tuning["inner_folds"], scoring="neg_log_loss", max_iter=1000
+        Cs=list(tuning["Cs"]),
+        cv=tuning["inner_folds"],
+        scoring="neg_log_loss",
+        max_iter=1000,
+        # Pure L2 (a scorecard keeps every binned characteristic) and the scikit-learn 1.10
+        # attribute layout, both explicit so the run log carries no FutureWarning.
+        l1_ratios=(0.0,),
+        use_legacy_attributes=False,
     )
     return Pipeline([("woe", binning), ("regression", regression)])
 

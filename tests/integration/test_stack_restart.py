@@ -55,6 +55,11 @@ def test_down_then_up_keeps_data_artifacts_registry_and_dvc_remote(
     # The champion's files come back through the restarted server, from the restarted S3.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.mlflow.url)
-    model = mlflow.pyfunc.load_model("models:/credit-score@champion")
+    # Both URIs named, so no process-global MLflow setting of an earlier test can redirect it.
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri="models:/credit-score@champion",
+        tracking_uri=stack.mlflow.url,
+        registry_uri=stack.mlflow.url,
+    )
+    model = mlflow.pyfunc.load_model(local)
     assert model.metadata.run_id in {run_id for _, run_id, _, _ in registry}

@@ -61,9 +61,12 @@ def worker_model(model_uri: str, tracking_uri: str) -> Any:
     key = (tracking_uri, model_uri)
     with _LOCK:
         if key not in _MODELS:
-            mlflow.set_tracking_uri(tracking_uri)
-            mlflow.set_registry_uri(tracking_uri)
-            _MODELS[key] = mlflow.pyfunc.load_model(model_uri)
+            # The URIs are passed, not set: MLflow's global tracking/registry URIs belong to
+            # the process (a threaded worker shares them with the caller's session).
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, tracking_uri=tracking_uri, registry_uri=tracking_uri
+            )
+            _MODELS[key] = mlflow.pyfunc.load_model(local)
             MODEL_LOADS[f"{tracking_uri} {model_uri}"] += 1
         return _MODELS[key]
 

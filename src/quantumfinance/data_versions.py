@@ -139,6 +139,11 @@ class DataVersionHooks:
         if active is not None:
             self._manifest["mlflow_run_id"] = active.info.run_id
 
+    def read_record(self, dataset_name: str) -> dict[str, Any] | None:
+        """What this run recorded of a dataset it read (uri, version_id, md5, size), if any: the
+        lineage hook takes its digest from here instead of reading the bytes a second time."""
+        return self._manifest.get("read", {}).get(dataset_name) if self._manifest else None
+
     @hook_impl
     def before_dataset_loaded(self, dataset_name: str) -> None:
         self._record("read", dataset_name)

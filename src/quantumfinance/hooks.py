@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from quantumfinance import lineage, registry
 from quantumfinance.contract import ContractError
+from quantumfinance.data_versions import DataVersionHooks
 from quantumfinance.pipelines.data_science.pipeline import log_model_kwargs_for
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ class ProvenanceAndPromotionHooks:
     step, link to the model's run, a dataset input per dataset read); describes the logged model
     by the contract; runs the promotion gate once a model is logged."""
 
-    def __init__(self) -> None:
+    def __init__(self, versions: DataVersionHooks | None = None) -> None:
+        self._versions = versions  # its read records carry the md5 of each dataset read
         self._run_id: str | None = None
         self._model_run_id: str | None = None  # the training run a later step works on
         self._catalog: Any = None
@@ -135,7 +137,8 @@ class ProvenanceAndPromotionHooks:
             if Path(filepath).is_dir():  # a folder (e.g. partitions): no single object to hash
                 logger.info("dataset %s is a folder: not recorded as a dataset input", dataset_name)
                 return
-            digest = lineage.stored_md5(filepath, credentials)
+            record = self._versions.read_record(dataset_name) if self._versions else None
+            digest = record["md5"] if record else lineage.stored_md5(filepath, credentials)
             context = self._context if dataset_name in self._inputs else "intermediate"
             lineage.log_dataset_input(dataset_name, filepath, digest, context)
         except Exception as exc:  # noqa: BLE001 - a lineage gap is recorded, the run goes on

@@ -9,9 +9,10 @@ test runs unchanged on both portfolios (the `portfolio` fixture).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ import requests
 
 from quantumfinance.contract import ApplicantContract
 from quantumfinance_serving.keys import new_key
-from tests.support.services import BackgroundProcess, free_port
+from tests.support.services import BackgroundProcess, free_port, unavailable
 
 APP = Path(__file__).resolve().parents[2] / "src" / "quantumfinance_frontend" / "app.py"
 PORTFOLIOS = ("german", "cards")
 HELD_OUT = 40  # held-out applicants per portfolio the tests choose from
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; never `playwright install`
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @dataclass
@@ -196,3 +199,52 @@ def no_env_override(monkeypatch) -> None:
     """AppTest reads the API from st.secrets; the environment must not override it."""
     monkeypatch.delenv("QF_API_URL", raising=False)
     monkeypatch.delenv("QF_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def streamlit_on(tmp_path_factory) -> Iterator[Callable[[ScoringApi], str]]:
+    """`streamlit_on(api)`: the URL of `streamlit run` of the app on that API (configured through
+    QF_API_URL / QF_API_KEY, as in production); one server per API, shared by the session."""
+    servers: dict[str, tuple[BackgroundProcess, str]] = {}
+
+    def start(api: ScoringApi) -> str:
+        if not CHROMIUM.exists():
+            unavailable("Debian's chromium is not installed (apt-get install -y chromium)")
+        if api.url not in servers:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            process = BackgroundProcess(
+                [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+                 "--server.address", "127.0.0.1", "--server.headless", "true",
+                 "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                tmp_path_factory.mktemp("streamlit") / "streamlit.log",
+                env={"QF_API_URL": api.url, "QF_API_KEY": api.key},
+            )  # fmt: skip
+            servers[api.url] = (process, url)
+            process.wait_ready(
+                lambda: requests.get(f"{url}/_stcore/health", timeout=2).status_code == 200,
+                60,
+                "Streamlit",
+            )
+        return servers[api.url][1]
+
+    try:
+        yield start
+    finally:
+        for process, _ in servers.values():
+            process.stop()
+
+
+@contextlib.contextmanager
+def chromium_page(width: int, height: int) -> Iterator[Any]:
+    """A Playwright page in headless Debian Chromium, closed afterwards."""
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()

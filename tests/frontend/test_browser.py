@@ -12,24 +12,19 @@ QF_UPDATE_SCREENSHOTS=1, so the README's picture comes from the app as tested wi
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import requests
 
 from quantumfinance.contract import ApplicantContract
 from quantumfinance_frontend.applicant_fields import MISSING_LABEL, category_label
-from tests.frontend.conftest import APP, Portfolio
-from tests.support.services import REPO_ROOT, BackgroundProcess, free_port, unavailable
+from tests.frontend.conftest import Portfolio, chromium_page
+from tests.support.services import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 README_SCREENSHOT = REPO_ROOT / "docs" / "img" / "score_applicant.png"
 
 
@@ -44,42 +39,9 @@ def _screenshot_path(portfolio: str, tmp_path: Path, page: str = "score_applican
 
 
 @pytest.fixture(scope="module")
-def streamlit_url(portfolio: Portfolio, tmp_path_factory) -> Iterator[str]:
-    """`streamlit run` of the app on the portfolio's API, configured through QF_API_URL / QF_API_KEY."""
-    if not CHROMIUM.exists():
-        unavailable("Debian's chromium is not installed (apt-get install -y chromium)")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = BackgroundProcess(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(APP),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
-        ],  # fmt: skip
-        tmp_path_factory.mktemp("streamlit") / "streamlit.log",
-        env={"QF_API_URL": portfolio.api.url, "QF_API_KEY": portfolio.api.key},
-    )
-    try:
-        process.wait_ready(
-            lambda: requests.get(f"{url}/_stcore/health", timeout=2).status_code == 200,
-            60,
-            "Streamlit",
-        )
-        yield url
-    finally:
-        process.stop()
+def streamlit_url(portfolio: Portfolio, streamlit_on) -> str:
+    """`streamlit run` of the app on the portfolio's API."""
+    return streamlit_on(portfolio.api)
 
 
 def officer_changes(contract: ApplicantContract) -> dict[str, Any]:
@@ -101,59 +63,50 @@ def officer_changes(contract: ApplicantContract) -> dict[str, Any]:
 
 
 def test_loan_officer_scores_an_applicant_in_chromium(streamlit_url, portfolio, tmp_path):
-    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    from playwright.sync_api import expect  # noqa: PLC0415
 
     contract = portfolio.contract
     screenshot = _screenshot_path(portfolio.name, tmp_path)
     changes = officer_changes(contract)
     expected = portfolio.api.score(contract.example_applicant() | changes)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1900})
-            page.goto(streamlit_url)
-            # the first run of the app imports it all: slow on a loaded machine
-            expect(page.get_by_text(contract.portfolio.name).first).to_be_visible(timeout=90_000)
-            for name, value in changes.items():
-                spec = contract.by_name[name]
-                if spec.is_categorical:
-                    page.get_by_role("combobox", name=spec.title).click()
-                    option = MISSING_LABEL if value is None else category_label(spec, value)
-                    page.get_by_role("option", name=option, exact=True).click()
-                elif value is None:
-                    unknown = f"{spec.title}: {MISSING_LABEL.lower()}"
-                    page.get_by_text(unknown, exact=True).click()  # the box's own label
-                    expect(page.get_by_role("checkbox", name=unknown)).to_be_checked()
-                else:
-                    page.get_by_role("spinbutton", name=spec.title).fill(str(value))
-            page.get_by_role("button", name="Score applicant").click()
+    with chromium_page(1400, 1900) as page:
+        page.goto(streamlit_url)
+        # the first run of the app imports it all: slow on a loaded machine
+        expect(page.get_by_text(contract.portfolio.name).first).to_be_visible(timeout=90_000)
+        for name, value in changes.items():
+            spec = contract.by_name[name]
+            if spec.is_categorical:
+                page.get_by_role("combobox", name=spec.title).click()
+                option = MISSING_LABEL if value is None else category_label(spec, value)
+                page.get_by_role("option", name=option, exact=True).click()
+            elif value is None:
+                unknown = f"{spec.title}: {MISSING_LABEL.lower()}"
+                page.get_by_text(unknown, exact=True).click()  # the box's own label
+                expect(page.get_by_role("checkbox", name=unknown)).to_be_checked()
+            else:
+                page.get_by_role("spinbutton", name=spec.title).fill(str(value))
+        page.get_by_role("button", name="Score applicant").click()
 
-            decision = page.get_by_text(f"Decision: {expected['decision'].upper()}")
-            expect(decision).to_be_visible(timeout=30_000)
-            # adverse-action reasons for review / decline; the positive factors for an approval
-            approved = expected["decision"] == "approve"
-            shown = (
-                (expected.get("positive_factors") or []) if approved else expected["reason_codes"]
-            )
-            hidden = expected["reason_codes"] if approved else []
-            for reason in shown:
-                expect(page.get_by_text(reason["text"]).first).to_be_visible()
-            for reason in hidden:
-                expect(page.get_by_text(reason["text"])).to_have_count(0)
-            expect(page.get_by_text("Ready to score")).to_be_visible()
-            score = page.get_by_test_id("stMetricValue").first
-            expect(score).to_have_text(str(expected["score"]))
-            charts = page.get_by_test_id("stVegaLiteChart")  # score gauge (+ ranked reasons)
-            expect(charts).to_have_count(2 if shown else 1, timeout=30_000)
-            expect(charts.locator("svg, canvas").first).to_be_visible()
-            page.wait_for_timeout(1500)  # let the Vega charts finish drawing for the picture
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+        decision = page.get_by_text(f"Decision: {expected['decision'].upper()}")
+        expect(decision).to_be_visible(timeout=30_000)
+        # adverse-action reasons for review / decline; the positive factors for an approval
+        approved = expected["decision"] == "approve"
+        shown = (expected.get("positive_factors") or []) if approved else expected["reason_codes"]
+        hidden = expected["reason_codes"] if approved else []
+        for reason in shown:
+            expect(page.get_by_text(reason["text"]).first).to_be_visible()
+        for reason in hidden:
+            expect(page.get_by_text(reason["text"])).to_have_count(0)
+        expect(page.get_by_text("Ready to score")).to_be_visible()
+        score = page.get_by_test_id("stMetricValue").first
+        expect(score).to_have_text(str(expected["score"]))
+        charts = page.get_by_test_id("stVegaLiteChart")  # score gauge (+ ranked reasons)
+        expect(charts).to_have_count(2 if shown else 1, timeout=30_000)
+        expect(charts.locator("svg, canvas").first).to_be_visible()
+        page.wait_for_timeout(1500)  # let the Vega charts finish drawing for the picture
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     assert screenshot.stat().st_size > 20_000
 
@@ -161,7 +114,7 @@ def test_loan_officer_scores_an_applicant_in_chromium(streamlit_url, portfolio, 
 def test_batch_and_model_pages_in_chromium(streamlit_url, portfolio, tmp_path):
     """The batch page scores an uploaded file (results led by id, decision, score) and the
     Model page shows its summary; both are screenshot for the README like the score page."""
-    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    from playwright.sync_api import expect  # noqa: PLC0415
 
     contract = portfolio.contract
     upload = pd.DataFrame(portfolio.applicants[:20])
@@ -170,37 +123,30 @@ def test_batch_and_model_pages_in_chromium(streamlit_url, portfolio, tmp_path):
     upload.to_csv(csv, index=False)
     info = portfolio.api.model_info()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    with chromium_page(1400, 1300) as page:
+        page.goto(f"{streamlit_url}/batch_scoring")
+        page.locator("input[type=file]").set_input_files(str(csv))
+        expect(page.get_by_text("20 applicant(s) scored")).to_be_visible(timeout=60_000)
+        grid = page.get_by_test_id("stDataFrame").last
+        expect(grid).to_be_visible()
+        page.wait_for_timeout(1500)  # let the chart and the grid finish drawing
+        page.screenshot(
+            path=str(_screenshot_path(portfolio.name, tmp_path, "batch_scoring")),
+            full_page=True,
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(f"{streamlit_url}/batch_scoring")
-            page.locator("input[type=file]").set_input_files(str(csv))
-            expect(page.get_by_text("20 applicant(s) scored")).to_be_visible(timeout=60_000)
-            grid = page.get_by_test_id("stDataFrame").last
-            expect(grid).to_be_visible()
-            page.wait_for_timeout(1500)  # let the chart and the grid finish drawing
-            page.screenshot(
-                path=str(_screenshot_path(portfolio.name, tmp_path, "batch_scoring")),
-                full_page=True,
-            )
 
-            page.goto(f"{streamlit_url}/model")
-            expect(page.get_by_text(f"credit-score v{info['version']}").first).to_be_visible(
-                timeout=30_000
-            )
-            expect(page.get_by_text("AUC (test)")).to_be_visible()
-            expect(page.get_by_text(f"{info['metrics']['test_auc']:.3f}").first).to_be_visible()
-            expect(page.get_by_text(f"All {len(info['metrics'])} training figures")).to_be_visible()
-            expect(page.get_by_test_id("stImage")).to_have_count(len(info["plots"]), timeout=30_000)
-            page.wait_for_timeout(1500)
-            page.screenshot(
-                path=str(_screenshot_path(portfolio.name, tmp_path, "model")), full_page=True
-            )
-        finally:
-            browser.close()
+        page.goto(f"{streamlit_url}/model")
+        expect(page.get_by_text(f"credit-score v{info['version']}").first).to_be_visible(
+            timeout=30_000
+        )
+        expect(page.get_by_text("AUC (test)")).to_be_visible()
+        expect(page.get_by_text(f"{info['metrics']['test_auc']:.3f}").first).to_be_visible()
+        expect(page.get_by_text(f"All {len(info['metrics'])} training figures")).to_be_visible()
+        expect(page.get_by_test_id("stImage")).to_have_count(len(info["plots"]), timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(
+            path=str(_screenshot_path(portfolio.name, tmp_path, "model")), full_page=True
+        )
     for name in ("batch_scoring", "model"):
         picture = _screenshot_path(portfolio.name, tmp_path, name)
         assert picture.read_bytes().startswith(b"\x89PNG") and picture.stat().st_size > 20_000

@@ -4,10 +4,6 @@ bars with thresholds, overlaid score distributions, back-test table)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,11 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from quantumfinance.pipelines.batch_scoring.nodes import resolve_scoring_model, score_book
 from tests.conftest import close_stale_mlflow_runs, run_pipelines
-from tests.frontend.conftest import APP
-from tests.support.services import BackgroundProcess, free_port, unavailable
+from tests.frontend.conftest import APP, chromium_page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
 LOCAL = {"local_cluster": {"n_workers": 1, "processes": False, "dashboard_address": ":0"}}
 
 pytestmark = pytest.mark.usefixtures("no_env_override")
@@ -87,50 +80,19 @@ def test_monitoring_page_renders_the_latest_run(scoring_api, monitoring_run):
     )
 
 
-@pytest.fixture(scope="module")
-def streamlit_on_german(scoring_api, tmp_path_factory) -> Iterator[str]:
-    if not CHROMIUM.exists():
-        unavailable("Debian's chromium is not installed (apt-get install -y chromium)")
-    port = free_port()
-    process = BackgroundProcess(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        tmp_path_factory.mktemp("streamlit-monitoring") / "streamlit.log",
-        env={"QF_API_URL": scoring_api.url, "QF_API_KEY": scoring_api.key},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        process.wait_ready(
-            lambda: requests.get(f"{url}/_stcore/health", timeout=2).status_code == 200,
-            60,
-            "Streamlit",
-        )
-        yield url
-    finally:
-        process.stop()
-
-
-def test_monitoring_page_in_chromium(streamlit_on_german, scoring_api, monitoring_run, tmp_path):
-    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+def test_monitoring_page_in_chromium(streamlit_on, scoring_api, monitoring_run, tmp_path):
+    from playwright.sync_api import expect  # noqa: PLC0415
 
     run = _monitoring(scoring_api, scoring_api.key).json()["runs"][0]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    with chromium_page(1400, 1600) as page:
+        page.goto(f"{streamlit_on(scoring_api)}/monitoring")
+        expect(page.get_by_role("heading", name="Monitoring")).to_be_visible(timeout=30_000)
+        expect(page.get_by_test_id("stMetricValue").first).to_have_text(
+            run["status"], timeout=30_000
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.goto(f"{streamlit_on_german}/monitoring")
-            expect(page.get_by_role("heading", name="Monitoring")).to_be_visible(timeout=30_000)
-            expect(page.get_by_test_id("stMetricValue").first).to_have_text(
-                run["status"], timeout=30_000
-            )
-            charts = page.get_by_test_id("stVegaLiteChart")
-            expect(charts).to_have_count(2, timeout=30_000)
-            expect(charts.locator("svg, canvas").first).to_be_visible()
-            expect(page.get_by_text("Back-test")).to_be_visible()
-            page.screenshot(path=str(tmp_path / "monitoring.png"), full_page=True)
-        finally:
-            browser.close()
+        charts = page.get_by_test_id("stVegaLiteChart")
+        expect(charts).to_have_count(2, timeout=30_000)
+        expect(charts.locator("svg, canvas").first).to_be_visible()
+        expect(page.get_by_text("Back-test")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "monitoring.png"), full_page=True)
     assert (tmp_path / "monitoring.png").stat().st_size > 20_000

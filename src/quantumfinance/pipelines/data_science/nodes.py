@@ -411,7 +411,10 @@ def select_candidate(
         if name == REFERENCE:
             continue
         gain = paired_gain(cv_results, name, REFERENCE, metric, cv["n_splits"])
-        logger.info("CV %s gain of %s over the scorecard: %s", metric, name, gain)
+        logger.info(
+            "CV %s gain of %s over the scorecard: %+.4f (95 %% interval %+.4f to %+.4f)",
+            metric, name, gain["gain"], gain["lo"], gain["hi"],
+        )  # fmt: skip
         if gain["gain"] > best_gain and gain["lo"] > 0:
             chosen, best_gain = name, gain["gain"]
     logger.info("Chosen candidate: %s", chosen)
@@ -430,7 +433,8 @@ def fit_calibration(
     brier = table[table["method"] != "none"].groupby("method")["brier"].mean()
     method = str(brier.idxmin())
     calibrator = fit_calibrator(method, cv_predictions[chosen], cv_predictions["observed"])
-    logger.info("Calibration of %s: %s (cross-fitted Brier %s)", chosen, method, brier.to_dict())
+    briers = ", ".join(f"{name} {value:.4f}" for name, value in brier.items())
+    logger.info("Calibration of %s: %s (cross-fitted Brier: %s)", chosen, method, briers)
     return calibrator, table
 
 

@@ -30,6 +30,8 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from quantumfinance.lineage import md5_of_stream, stored_md5
+
 logger = logging.getLogger(__name__)
 
 MANIFEST_BUCKET = "data"
@@ -69,17 +71,21 @@ def object_bytes(s3: Any, uri: str, version_id: str | None) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
 
 
-def current_version(s3: Any, uri: str) -> dict[str, Any]:
-    """Version id, md5 and size of the object as it is now."""
+def current_version(s3: Any, uri: str, known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Version id, md5 and size of the object as it is now; ``known`` (an earlier record of the
+    same object) is returned as it is when the version has not changed, without a download."""
     bucket, key = split_s3(uri)
     head = s3.head_object(Bucket=bucket, Key=key)
     version = head.get("VersionId")
-    body = object_bytes(s3, uri, version)
+    if known is not None and version and known.get("version_id") == version:
+        return known
+    extra = {"VersionId": version} if version else {}
+    body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]  # streamed, not held
     return {
         "uri": uri,
         "version_id": version,
-        "md5": hashlib.md5(body).hexdigest(),
-        "size": len(body),
+        "md5": md5_of_stream(body),
+        "size": int(head["ContentLength"]),
     }
 
 
@@ -95,6 +101,7 @@ class DataVersionHooks:
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         self._manifest: dict[str, Any] = {}
+        self._clients: dict[str, Any] = {}
 
     @hook_impl
     def after_catalog_created(self, catalog: Any) -> None:
@@ -126,11 +133,12 @@ class DataVersionHooks:
         if entry is None or not self._manifest or dataset_name in self._manifest[kind]:
             return
         if entry.uri.startswith("s3://"):
-            record = current_version(s3_client(entry.credentials), entry.uri)
+            # A dataset this run wrote and now reads back is not downloaded again.
+            known = self._manifest["written"].get(dataset_name)
+            record = current_version(self._client(entry.credentials), entry.uri, known)
         elif "://" not in entry.uri and Path(entry.uri).is_file():
-            body = Path(entry.uri).read_bytes()
-            record = {"uri": entry.uri, "version_id": None,
-                      "md5": hashlib.md5(body).hexdigest(), "size": len(body)}  # fmt: skip
+            record = {"uri": entry.uri, "version_id": None, "md5": stored_md5(entry.uri),
+                      "size": Path(entry.uri).stat().st_size}  # fmt: skip
         else:
             return
         self._manifest[kind][dataset_name] = record
@@ -138,6 +146,13 @@ class DataVersionHooks:
         active = mlflow.active_run() if mlflow else None
         if active is not None:
             self._manifest["mlflow_run_id"] = active.info.run_id
+
+    def _client(self, credentials: dict[str, Any] | None) -> Any:
+        """One boto3 client per credentials entry for the whole run."""
+        key = json.dumps(credentials or {}, sort_keys=True, default=str)
+        if key not in self._clients:
+            self._clients[key] = s3_client(credentials)
+        return self._clients[key]
 
     def read_record(self, dataset_name: str) -> dict[str, Any] | None:
         """What this run recorded of a dataset it read (uri, version_id, md5, size), if any: the
@@ -166,7 +181,7 @@ class DataVersionHooks:
         key = f"{MANIFEST_PREFIX}{stamp}_{self._manifest['session_id']}.json"
         entry = next(e for e in self._entries.values() if e.uri.startswith("s3://"))
         body = json.dumps(self._manifest, indent=2, sort_keys=True).encode()
-        s3_client(entry.credentials).put_object(Bucket=MANIFEST_BUCKET, Key=key, Body=body)
+        self._client(entry.credentials).put_object(Bucket=MANIFEST_BUCKET, Key=key, Body=body)
         logger.info("Data versions of this run: s3://%s/%s", MANIFEST_BUCKET, key)
         mlflow = sys.modules.get("mlflow")
         if mlflow is not None and mlflow.active_run() is not None:

@@ -130,15 +130,19 @@ class ProvenanceAndPromotionHooks:
             return
         self._logged.add(dataset_name)
         try:
-            location = lineage.dataset_location(self._catalog, dataset_name)
-            if location is None:
-                return
-            filepath, credentials = location
-            if Path(filepath).is_dir():  # a folder (e.g. partitions): no single object to hash
-                logger.info("dataset %s is a folder: not recorded as a dataset input", dataset_name)
-                return
+            # The data-versions hook already read (and hashed) a plain file-backed dataset.
             record = self._versions.read_record(dataset_name) if self._versions else None
-            digest = record["md5"] if record else lineage.stored_md5(filepath, credentials)
+            if record is not None:
+                filepath, digest = record["uri"], record["md5"]
+            else:
+                location = lineage.dataset_location(self._catalog, dataset_name)
+                if location is None:
+                    return
+                filepath, credentials = location
+                if Path(filepath).is_dir():  # a folder (e.g. partitions): no single object
+                    logger.info("dataset %s is a folder: not recorded as an input", dataset_name)
+                    return
+                digest = lineage.stored_md5(filepath, credentials)
             context = self._context if dataset_name in self._inputs else "intermediate"
             lineage.log_dataset_input(dataset_name, filepath, digest, context)
         except Exception as exc:  # noqa: BLE001 - a lineage gap is recorded, the run goes on
@@ -157,7 +161,6 @@ class ProvenanceAndPromotionHooks:
         client = MlflowClient()
         self._tag_model_digest(client)
         promotion = catalog.load("params:promotion")
-        client = MlflowClient()
         decision = registry.gate(
             client,
             registry.MODEL_NAME,

@@ -13,7 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
 
+# settings.CONFIG_LOADER_ARGS: here so that a script reads the config exactly as a session does
+# without importing settings (and with it the hooks, MLflow and the pipelines).
+LOADER_ARGS: dict[str, Any] = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # `${oc.env:VAR,default}` is allowed outside credentials* so that conf/stack can point at
+    # the endpoints given by `.stack.env` / `.env` without copying them into YAML.
+    "custom_resolvers": {"oc.env": oc.env},
+    # Parameters merge deeply across envs. With Kedro's default (destructive: an env's top-level
+    # key replaces base's), `--params batch_scoring.partitions=4` under `--env stack` (which does
+    # not define batch_scoring) turned batch_scoring into {partitions: 4}, losing model_uri: the
+    # runtime params are merged into the env's files before the env replaces base. Every shipped
+    # env's parameters are identical under both strategies.
+    "merge_strategy": {"parameters": "soft"},
+}
 SQLITE = "sqlite:///"
 URI_KEYS = ("mlflow_tracking_uri", "mlflow_registry_uri")
 

@@ -564,16 +564,14 @@ def history(reader: RegistryReader, name: str = MODEL_NAME) -> str:
 
 
 def project_config(project_path: Path, env: str | None = None) -> OmegaConfigLoader:
-    """The project's config as a Kedro session in ``env`` reads it (env overrides base)."""
-    from kedro.config import OmegaConfigLoader  # noqa: PLC0415
-    from omegaconf.resolvers import oc  # noqa: PLC0415
+    """The project's config exactly as a Kedro session in ``env`` reads it (settings' loader and
+    arguments; relative SQLite stores anchored at the project root), plus the ``mlflow`` files."""
+    from quantumfinance.config_loader import LOADER_ARGS, ProjectConfigLoader  # noqa: PLC0415
 
-    return OmegaConfigLoader(
+    return ProjectConfigLoader(
         conf_source=str(project_path / "conf"),
-        base_env="base",
-        default_run_env=env or "local",
+        **{**LOADER_ARGS, "default_run_env": env or LOADER_ARGS["default_run_env"]},
         config_patterns={"mlflow": ["mlflow*", "mlflow*/**"]},
-        custom_resolvers={"oc.env": oc.env},
     )
 
 
@@ -584,10 +582,7 @@ def project_data_root(project_path: Path, env: str | None = None) -> Path:
 
 def project_tracking_uri(project_path: Path, env: str | None = None) -> str:
     """The tracking URI of the project's ``mlflow.yml`` (env overrides base), as kedro-mlflow sees it."""
-    uri = project_config(project_path, env)["mlflow"]["server"]["mlflow_tracking_uri"]
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = f"sqlite:///{(project_path / uri.removeprefix('sqlite:///')).resolve()}"
-    return uri
+    return project_config(project_path, env)["mlflow"]["server"]["mlflow_tracking_uri"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -193,10 +193,8 @@ class ProvenanceAndPromotionHooks:
         records in every audit line), computed from the files the registry serves."""
         version = registry.version_of_run(client, registry.MODEL_NAME, self._run_id)
         with tempfile.TemporaryDirectory(prefix="qf-model-") as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{registry.MODEL_NAME}/{version.version}", dst_path=tmp
-            )
-            digest = lineage.directory_sha256(Path(local))
+            local = registry.download_version(client, registry.MODEL_NAME, version.version, tmp)
+            digest = lineage.directory_sha256(local)
         client.set_model_version_tag(
             registry.MODEL_NAME, version.version, lineage.MODEL_DIGEST_TAG, digest
         )

@@ -327,6 +327,20 @@ def gate(
     return PromotionDecision(version, promoted, reason, now_champion, figures)
 
 
+def download_version(client: MlflowClient, name: str, version: str, dst: str | None = None) -> Path:
+    """The files of one registered version, found through ``client``'s own registry and tracking
+    server. (MLflow resolves a ``models:/`` URI with the process-global registry URI whatever
+    URIs are passed, so a process that talks to two stores must not download by that URI.)"""
+    import mlflow  # noqa: PLC0415
+
+    source = client.get_model_version_download_uri(name, version)
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=dst, tracking_uri=client.tracking_uri
+        )
+    )
+
+
 def check_loadable(client: MlflowClient, name: str, version: str) -> str:
     """Load the version's model as the API would; RegistryError naming the cause when it cannot
     be loaded (artifacts missing, storage down, digest not the one registered). Returns a line
@@ -340,13 +354,10 @@ def check_loadable(client: MlflowClient, name: str, version: str) -> str:
     uri = f"models:/{name}/{version}"
     try:
         expected = client.get_model_version(name, version).tags.get(MODEL_DIGEST_TAG)
-        source = client.get_model_version_download_uri(name, version)
         with tempfile.TemporaryDirectory(prefix="qf-check-") as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=source, dst_path=tmp, tracking_uri=client.tracking_uri
-            )
-            digest = directory_sha256(Path(local))
-            mlflow.pyfunc.load_model(local)
+            local = download_version(client, name, version, tmp)
+            digest = directory_sha256(local)
+            mlflow.pyfunc.load_model(str(local))
     except Exception as exc:  # noqa: BLE001 - any failure means: not servable
         raise RegistryError(
             f"refused: {uri} cannot be loaded, so it cannot serve "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import mlflow
@@ -70,3 +72,54 @@ def test_postgres_down_gives_a_clear_error_and_runs_survive_a_restart(
     )
     assert served.status_code == 200, served.text
     assert runs_before <= {r["info"]["run_id"] for r in served.json().get("runs", [])}
+
+
+RUNNING_WITH_PID = (
+    "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+    "AND t.key = 'quantumfinance.pid' WHERE r.status = 'RUNNING'"
+)
+
+
+def test_postgres_killed_mid_run_leaves_the_run_failed_and_nothing_registered(
+    stack: Stack, stack_env: dict[str, str], stack_project
+) -> None:
+    versions_before = query(stack, VERSION_COUNT)[0][0]
+    running_before = {row[0] for row in query(stack, RUNNING_WITH_PID)}
+    # The client's retries are shortened so the outage ends the run in seconds, not minutes.
+    env = {**stack_env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+           "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}  # fmt: skip
+    training = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", "--env", "stack", "--pipelines", "data_science"],
+        cwd=stack_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline, run_id = time.monotonic() + 180, None
+        while run_id is None and time.monotonic() < deadline and training.poll() is None:
+            started = {row[0] for row in query(stack, RUNNING_WITH_PID)} - running_before
+            run_id = next(iter(started), None)
+            time.sleep(0.5)
+        assert run_id, "the training run never showed up as RUNNING in PostgreSQL"
+        stack.postgres.kill()
+        try:
+            output, _ = training.communicate(timeout=600)
+        finally:
+            stack.postgres.start()
+    finally:
+        if training.poll() is None:
+            training.kill()
+    assert training.returncode != 0, f"the run reported success:\n{output[-3000:]}"
+    # Nothing of it was registered, and it is not FINISHED.
+    assert query(stack, VERSION_COUNT)[0][0] == versions_before
+    status_now = query(stack, "SELECT status FROM runs WHERE run_uuid = %s", (run_id,))[0][0]
+    assert status_now in ("RUNNING", "FAILED"), status_now
+    # After recovery the next run on this host marks the orphan FAILED (its process is gone).
+    sweep = kedro_run(stack_project, stack_env, "--pipelines", "ingest")
+    assert sweep.returncode == 0, sweep.output[-3000:]
+    assert query(stack, "SELECT status FROM runs WHERE run_uuid = %s", (run_id,))[0][0] == "FAILED"
+    reason = query(
+        stack,
+        "SELECT value FROM tags WHERE run_uuid = %s AND key = 'quantumfinance.failed_reason'",
+        (run_id,),
+    )
+    if status_now == "RUNNING":  # the sweep, not the run itself, ended it: it says why
+        assert reason == [("process ended mid-run",)], reason

@@ -8,6 +8,7 @@ from __future__ import annotations
 import mlflow
 import pytest
 
+from quantumfinance.registry import download_version
 from quantumfinance.stack import Stack, down, status, up
 from tests.integration.conftest import query
 
@@ -55,11 +56,10 @@ def test_down_then_up_keeps_data_artifacts_registry_and_dvc_remote(
     # The champion's files come back through the restarted server, from the restarted S3.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
-    # Both URIs named, so no process-global MLflow setting of an earlier test can redirect it.
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri="models:/credit-score@champion",
-        tracking_uri=stack.mlflow.url,
-        registry_uri=stack.mlflow.url,
+    # Through a client of the stack, so no process-global MLflow setting can redirect it.
+    client = mlflow.MlflowClient(stack.mlflow.url, stack.mlflow.url)
+    champion = client.get_model_version_by_alias("credit-score", "champion")
+    model = mlflow.pyfunc.load_model(
+        str(download_version(client, "credit-score", champion.version))
     )
-    model = mlflow.pyfunc.load_model(local)
     assert model.metadata.run_id in {run_id for _, run_id, _, _ in registry}

@@ -152,6 +152,12 @@ class Postgres:
         if self.data_dir.exists() and self.running():
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
 
+    def kill(self) -> None:
+        """pg_ctl's immediate mode: every server process ends at once, no checkpoint (as after a
+        crash; the next start runs recovery)."""
+        if self.data_dir.exists() and self.running():
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+
     def accepts_connections(self) -> bool:
         import psycopg  # noqa: PLC0415
 

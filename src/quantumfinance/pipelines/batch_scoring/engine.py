@@ -20,6 +20,9 @@ from typing import Any
 
 import mlflow
 from distributed import Client, LocalCluster
+from mlflow.tracking import MlflowClient
+
+from quantumfinance.registry import download_version
 
 SCHEDULER_ENV = "QF_DASK_SCHEDULER"
 logger = logging.getLogger(__name__)
@@ -61,12 +64,12 @@ def worker_model(model_uri: str, tracking_uri: str) -> Any:
     key = (tracking_uri, model_uri)
     with _LOCK:
         if key not in _MODELS:
-            # The URIs are passed, not set: MLflow's global tracking/registry URIs belong to
-            # the process (a threaded worker shares them with the caller's session).
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=model_uri, tracking_uri=tracking_uri, registry_uri=tracking_uri
-            )
-            _MODELS[key] = mlflow.pyfunc.load_model(local)
+            # Through a client of ``tracking_uri``, never MLflow's process-global URIs (a
+            # threaded worker shares them with the caller's session). ``model_uri`` is pinned
+            # by resolve_scoring_model: models:/<name>/<version>.
+            name, version = model_uri.removeprefix("models:/").rsplit("/", 1)
+            client = MlflowClient(tracking_uri, tracking_uri)
+            _MODELS[key] = mlflow.pyfunc.load_model(str(download_version(client, name, version)))
             MODEL_LOADS[f"{tracking_uri} {model_uri}"] += 1
         return _MODELS[key]
 

@@ -56,6 +56,9 @@ REFERENCE = "scorecard"  # the interpretable reference every other candidate mus
 METRICS = ("auc", "gini", "ks", "brier")
 
 
+SMALL_INPUT = 256  # rows up to which a Python loop beats pandas' per-call overhead
+
+
 @dataclass(frozen=True)
 class BinLookup:
     """One characteristic's fitted bins as plain arrays, so inference needs no optbinning transform.
@@ -79,8 +82,14 @@ class BinLookup:
             woe = self.bin_woe[np.searchsorted(self.splits, x, side="right")]
             woe[np.isnan(x)] = self.missing_woe
             return woe
+        items = getattr(values, "array", values)
+        if len(items) <= SMALL_INPUT:  # a request: a dict lookup per value
+            items = np.asarray(items, dtype=object)
+            woe = np.array([self.category_woe.get(v, self.unknown_woe) for v in items], float)
+            woe[pd.isna(items)] = self.missing_woe
+            return woe
         # Few distinct values per call: look each up once. factorize codes missing values as -1.
-        codes, uniques = pd.factorize(getattr(values, "array", values))
+        codes, uniques = pd.factorize(items)
         table = [self.category_woe.get(u, self.unknown_woe) for u in uniques]
         return np.array([*table, self.missing_woe])[codes]
 
@@ -666,25 +675,39 @@ def _plain(value: Any) -> Any:
 
 
 def _checked_column(values: pd.Series, c: Characteristic) -> tuple[Any, list[int]]:
-    """One column typed for the model, and the positions of values that break the contract."""
-    missing = values.isna().to_numpy()
+    """One column typed for the model, and the positions of values that break the contract.
+
+    Plain numpy/Python work per column: pandas' per-call overhead (isin on Arrow strings,
+    to_numeric) was most of a one-applicant request."""
     if c.is_categorical:
-        ok = values.isin(c.categories).to_numpy() | (missing & c.nullable)
-        typed = values.astype("str") if ok.all() else values
+        if len(values) <= SMALL_INPUT:
+            items, allowed = values.to_numpy(dtype=object), frozenset(c.categories)
+            ok = np.fromiter((isinstance(v, str) and v in allowed for v in items), bool, len(items))
+        else:  # vectorised: its fixed cost pays off on a batch
+            ok = values.isin(c.categories).to_numpy()
+        if c.nullable:
+            ok |= values.isna().to_numpy()
+        typed = values if values.dtype == "str" or not ok.all() else values.astype("str")
+        return typed, np.flatnonzero(~ok).tolist()
+    if values.dtype.kind in "iuf":  # numbers already (numpy or nullable): NA -> NaN
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(numbers)
+        is_number = True
     else:
+        missing = values.isna().to_numpy()
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
         is_number = (
             np.array([not isinstance(v, bool | str) for v in values.array], dtype=bool)
             if values.dtype == object
-            else np.ones(len(values), dtype=bool)
+            else True
         )
-        with np.errstate(invalid="ignore"):
-            ok = is_number & np.isfinite(numbers) & (numbers >= c.minimum) & (numbers <= c.maximum)
-            if c.type == "integer":
-                ok &= numbers == np.floor(numbers)
-        ok |= missing & c.nullable
-        whole = c.type == "integer" and not c.nullable
-        typed = numbers.astype("int64") if whole and ok.all() else numbers
+    with np.errstate(invalid="ignore"):
+        ok = is_number & np.isfinite(numbers) & (numbers >= c.minimum) & (numbers <= c.maximum)
+        if c.type == "integer":
+            ok &= numbers == np.floor(numbers)
+    ok |= missing & c.nullable
+    whole = c.type == "integer" and not c.nullable
+    typed = numbers.astype("int64") if whole and ok.all() else numbers
     return typed, np.flatnonzero(~ok).tolist()
 
 
@@ -819,23 +842,29 @@ def _band_index(score: np.ndarray, ordered: list[dict[str, Any]]) -> np.ndarray:
     return np.select(conditions, np.arange(len(ordered)), default=len(ordered) - 1)
 
 
-def _reason(code: str, text: str, points: float) -> dict[str, Any]:
-    return {"code": code, "text": text, "points": round(points, 1)}
-
-
 def _reasons(points: Attribution, model: CreditModel) -> list[list[dict[str, Any]]]:
     """Up to N adverse reasons per applicant, ranked by points lost against the best value."""
     settings = model.reason_codes
     ranked = ranked_reasons(points.lost, settings["max_reasons"], settings["min_points_lost"])
-    names, out = points.names, []
+    names, codes, out = points.names, [n.upper() for n in points.names], []
+    # Plain Python values (numpy scalars cost ~1 us each to index), and each distinct text
+    # built once: a book repeats its values.
+    values = [points.values[n].tolist() for n in names]
+    probes = points.best_probe.tolist()
+    texts: dict[tuple[int, Any, int], str] = {}
     for i, row in enumerate(ranked):
         reasons = []
         for j, lost in row:
-            name = names[j]
-            value, better = points.values[name][i], model.probes[name][points.best_probe[i, j]]
-            higher = not model.reason_texts[name].categorical and _greater(better, value)
-            text = model.reason_texts[name].adverse_text(value, better, higher)
-            reasons.append(_reason(name.upper(), text, lost))
+            value, probe = values[j][i], probes[i][j]
+            text = texts.get((j, value, probe))
+            if text is None:
+                name = names[j]
+                better = model.probes[name][probe]
+                higher = not model.reason_texts[name].categorical and _greater(better, value)
+                text = texts[j, value, probe] = model.reason_texts[name].adverse_text(
+                    value, better, higher
+                )
+            reasons.append({"code": codes[j], "text": text, "points": round(lost, 1)})
         out.append(reasons)
     return out
 
@@ -855,18 +884,19 @@ def _positive_factors(points: Attribution, model: CreditModel) -> list[list[dict
     ranked = ranked_reasons(
         points.gained, settings["max_positive_factors"], settings["min_points_gained"]
     )
-    names = points.names
-    return [
-        [
-            _reason(
-                names[j].upper(),
-                model.reason_texts[names[j]].favourable_text(points.values[names[j]][i]),
-                gained,
-            )
-            for j, gained in row
-        ]
-        for i, row in enumerate(ranked)
-    ]
+    names, codes, out = points.names, [n.upper() for n in points.names], []
+    values = [points.values[n].tolist() for n in names]
+    texts: dict[tuple[int, Any], str] = {}
+    for i, row in enumerate(ranked):
+        factors = []
+        for j, gained in row:
+            value = values[j][i]
+            text = texts.get((j, value))
+            if text is None:
+                text = texts[j, value] = model.reason_texts[names[j]].favourable_text(value)
+            factors.append({"code": codes[j], "text": text, "points": round(gained, 1)})
+        out.append(factors)
+    return out
 
 
 def score_applicants(

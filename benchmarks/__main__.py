@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
 import re
 import sys
 
@@ -30,10 +31,12 @@ def main(argv: list[str]) -> None:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"== {module.TITLE}", flush=True)  # noqa: T201
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        load_before = os.getloadavg()[0]
         body = module.run()
+        load = f"load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
         sections[name] = (
             f"<!-- section: {name} -->\n## {module.TITLE}\n\n"
-            f"Measured {stamp} on {machine_description()}.\n\n{body.strip()}\n"
+            f"Measured {stamp} on {machine_description()}; {load}.\n\n{body.strip()}\n"
             f"<!-- end: {name} -->"
         )
         print(body, flush=True)  # noqa: T201

@@ -291,12 +291,12 @@ def _run_metrics(run_id: str | None) -> dict[str, float]:
 
 def _published_policy(pyfunc: Any) -> dict[str, Any] | None:
     """The decision policy (bands, decisions) an artifact of the model carries, for display only."""
+    from quantumfinance.pipelines.data_science.reference import credit_model_of  # noqa: PLC0415
+
     try:
-        catalog = pyfunc.unwrap_python_model().loaded_catalog
-        for name in catalog.keys():
-            policy = getattr(catalog.load(name), "policy", None)
-            if isinstance(policy, dict):
-                return policy
+        policy = getattr(credit_model_of(pyfunc), "policy", None)
+        if isinstance(policy, dict):
+            return policy
     except Exception as exc:  # noqa: BLE001 - display data: absence is fine
         logger.info("model publishes no policy: %s", exc)
     return None

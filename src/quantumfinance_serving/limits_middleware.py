@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from quantumfinance_serving.security import send_json
 
 
 class BodyTooLarge(HTTPException):
@@ -21,21 +21,8 @@ class MaxBodySizeMiddleware:
         self.max_bytes = max_bytes
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"request body exceeds {self.max_bytes} bytes (QF_MAX_BODY_BYTES)"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"request body exceeds {self.max_bytes} bytes (QF_MAX_BODY_BYTES)"
+        await send_json(send, 413, detail)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,23 +75,10 @@ class MaxHeadersMiddleware:
             headers = scope["headers"]
             size = sum(len(name) + len(value) + 4 for name, value in headers)
             if len(headers) > self.max_count or size > self.max_bytes:
-                body = json.dumps(
-                    {
-                        "detail": f"request headers exceed {self.max_count} fields or "
-                        f"{self.max_bytes} bytes (QF_MAX_HEADER_COUNT, QF_MAX_HEADER_BYTES)"
-                    }
-                ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 431,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"),
-                        ],
-                    }
+                detail = (
+                    f"request headers exceed {self.max_count} fields or {self.max_bytes} bytes "
+                    "(QF_MAX_HEADER_COUNT, QF_MAX_HEADER_BYTES)"
                 )
-                await send({"type": "http.response.body", "body": body})
+                await send_json(send, 431, detail)
                 return
         await self.app(scope, receive, send)

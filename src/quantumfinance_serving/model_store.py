@@ -178,10 +178,7 @@ class PipelineFastPath:
         self._artifacts = {
             name: catalog.load(name) for name in pipeline.inputs() - {self._input_name}
         }
-        self._layout = layout
-        # Node.run logs one INFO line per call: at hundreds of requests a second that is noise
-        # and a measurable share of the latency.
-        logging.getLogger("kedro.pipeline.node").setLevel(logging.WARNING)
+        self._layout = layout  # (logs.py keeps Node.run's per-call INFO line quiet)
 
     def predict(self, applicants: pd.DataFrame) -> pd.DataFrame:
         """The signature's columns and dtypes (the pipeline's first node checks the values

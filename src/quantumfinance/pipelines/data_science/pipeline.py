@@ -11,10 +11,10 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, Object, ParamSchema, ParamSpec, Property, Schema
 
 from quantumfinance.contract import ApplicantContract
+from quantumfinance.registry import MODEL_NAME
 
 from . import nodes, reference
 
-MODEL_NAME = "credit-score"
 INFERENCE_OUTPUT_COLUMNS = ("pd", "score", "band", "decision", "reason_codes", "positive_factors")
 
 

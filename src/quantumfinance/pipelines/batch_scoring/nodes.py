@@ -106,10 +106,14 @@ def tag_run_with_model(scoring_model: dict[str, str]) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _scoring_parts(model_uri: str, tracking_uri: str) -> tuple[Any, ApplicantContract, Any]:
-    """The worker's model, its contract and its fitted credit model (read once per worker)."""
+def _scoring_parts(
+    model_uri: str, tracking_uri: str
+) -> tuple[Any, ApplicantContract, Any, pa.DataFrameSchema]:
+    """The worker's model, its contract, its fitted credit model and the book's schema (built
+    once per worker, not per partition)."""
     model = worker_model(model_uri, tracking_uri)
-    return model, contract_of_model(model), credit_model_of(model)
+    contract = contract_of_model(model)
+    return model, contract, credit_model_of(model), book_schema(contract)
 
 
 def book_schema(contract: ApplicantContract) -> pa.DataFrameSchema:
@@ -173,11 +177,11 @@ def score_partition(
     part: pd.DataFrame, number: int, scoring_model: dict[str, str], staging: str, options: dict
 ) -> dict[str, Any]:
     """Validate, score, write and profile one partition; return its counts and profile."""
-    model, contract, credit_model = _scoring_parts(
+    model, contract, credit_model, schema = _scoring_parts(
         scoring_model["uri"], scoring_model["tracking_uri"]
     )
     raw = part.reset_index(drop=True)
-    failures = row_failures(raw, contract, book_schema(contract))
+    failures = row_failures(raw, contract, schema)
     reasons = failures.groupby("row")["reason"].agg("; ".join)
     valid = raw.drop(index=reasons.index)
     features = to_feature_types(valid, contract).reset_index(drop=True)

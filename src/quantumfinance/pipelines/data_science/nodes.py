@@ -686,7 +686,7 @@ def _checked_column(values: pd.Series, c: Characteristic) -> tuple[Any, list[int
         else:  # vectorised: its fixed cost pays off on a batch
             ok = values.isin(c.categories).to_numpy()
         if c.nullable:
-            ok |= values.isna().to_numpy()
+            ok = ok | values.isna().to_numpy()  # (pandas may hand out a read-only array)
         typed = values if values.dtype == "str" or not ok.all() else values.astype("str")
         return typed, np.flatnonzero(~ok).tolist()
     if values.dtype.kind in "iuf":  # numbers already (numpy or nullable): NA -> NaN

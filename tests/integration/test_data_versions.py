@@ -74,7 +74,7 @@ def test_every_s3_dataset_of_the_run_has_its_version_and_md5(stack: Stack, stack
 
 def test_training_run_carries_its_data_versions(stack: Stack, stack_project) -> None:
     manifest = data_science_manifest(stack)
-    client = mlflow.MlflowClient(tracking_uri=stack.mlflow.url)
+    client = mlflow.MlflowClient(stack.mlflow.url, registry_uri=stack.mlflow.url)
     logged = client.download_artifacts(manifest["mlflow_run_id"], ARTIFACT_NAME)
     assert json.loads(Path(logged).read_text()) == manifest
 
@@ -121,7 +121,7 @@ def test_restore_brings_back_an_earlier_runs_data_and_its_metrics(
     assert {n: r["md5"] for n, r in again["read"].items()} == {
         n: r["md5"] for n, r in manifest["read"].items()
     }, "the re-run did not read the restored bytes"
-    client = mlflow.MlflowClient(tracking_uri=stack.mlflow.url)
+    client = mlflow.MlflowClient(stack.mlflow.url, registry_uri=stack.mlflow.url)
     first = client.get_run(manifest["mlflow_run_id"]).data.metrics
     second = client.get_run(again["mlflow_run_id"]).data.metrics
     assert first, "the earlier run logged no metrics"

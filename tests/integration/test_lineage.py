@@ -138,7 +138,7 @@ def test_stack_run_on_synthetic_data_records_the_hash_of_the_table_it_read(
     synthetic_md5 = _md5(s3.get_object(Bucket="data", Key=raw_key)["Body"].read())
     assert synthetic_md5 != german_md5, "the synthetic table was not written"
 
-    client = MlflowClient(tracking_uri=stack.mlflow.url)
+    client = MlflowClient(stack.mlflow.url, registry_uri=stack.mlflow.url)
     experiment = client.get_experiment_by_name("quantumfinance")
     (latest,) = client.search_runs(
         [experiment.experiment_id],

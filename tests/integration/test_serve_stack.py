@@ -45,8 +45,8 @@ def test_make_serve_with_the_stack_env_serves_the_stack_champion(
             process.wait(30)
     assert f"Registry       {stack.mlflow.url}   (from MLFLOW_TRACKING_URI)" in banner, banner
     assert "Audit log      PostgreSQL table decision_audit (QF_AUDIT_DSN)" in banner, banner
-    champion = MlflowClient(tracking_uri=stack.mlflow.url).get_model_version_by_alias(
-        "credit-score", "champion"
-    )
+    champion = MlflowClient(
+        stack.mlflow.url, registry_uri=stack.mlflow.url
+    ).get_model_version_by_alias("credit-score", "champion")
     assert info["registry_uri"] == stack.mlflow.url
     assert (info["version"], info["run_id"]) == (str(champion.version), champion.run_id)

@@ -64,7 +64,9 @@ def test_book_scored_and_monitored_on_s3_with_the_stacks_dask(
     assert set(manifest["partitions_per_worker"]) == workers, manifest["partitions_per_worker"]
     # The model is the registered version the tracking server resolves, and its run is there.
     model = manifest["model"]
-    tracking = MlflowClient(stack_env["MLFLOW_TRACKING_URI"])
+    tracking = MlflowClient(
+        stack_env["MLFLOW_TRACKING_URI"], registry_uri=stack_env["MLFLOW_TRACKING_URI"]
+    )
     name, alias = model["requested"].removeprefix("models:/").split("@")
     version = tracking.get_model_version_by_alias(name, alias)
     assert model["uri"] == f"models:/{name}/{version.version}"

@@ -61,7 +61,9 @@ def test_postgres_down_gives_a_clear_error_and_runs_survive_a_restart(
         # The Python client gives up (after its retries) instead of hanging.
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         with pytest.raises(MlflowException, match="503"):
-            mlflow.MlflowClient(tracking_uri=stack.mlflow.url).search_runs(experiment_ids)
+            mlflow.MlflowClient(stack.mlflow.url, registry_uri=stack.mlflow.url).search_runs(
+                experiment_ids
+            )
     finally:
         stack.postgres.start()
     runs_after = {row[0] for row in query(stack, "SELECT run_uuid FROM runs")}

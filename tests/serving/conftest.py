@@ -50,7 +50,10 @@ def keys() -> Keys:
 
 @pytest.fixture(scope="session")
 def tracking(trained_project) -> Iterator[str]:
-    """Point this process's MLflow client at the trained project's registry (restored after)."""
+    """Point this process's MLflow client at the trained project's registry (restored after).
+
+    Session-wide (the in-process APIs follow it while they live): a test elsewhere that reads a
+    registry names it (`MlflowClient(uri, registry_uri=uri)`), or it would read this one."""
     with mlflow_tracking(trained_project.tracking_uri):
         yield trained_project.tracking_uri
 

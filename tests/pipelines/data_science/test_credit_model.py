@@ -115,7 +115,7 @@ def test_cards_float_missing_and_text_target_went_through_training_and_scoring(c
 
 
 def test_run_is_tagged_with_provenance_and_aliases_set(project):
-    client = MlflowClient(tracking_uri=project.tracking_uri)
+    client = MlflowClient(project.tracking_uri, registry_uri=project.tracking_uri)
     champion = client.get_model_version_by_alias("credit-score", "champion")
     challengers = [
         a for a in client.get_registered_model("credit-score").aliases if a == "challenger"
@@ -170,7 +170,7 @@ def test_best_applicant_has_no_reason_and_a_worst_value_comes_first(project, cre
 @pytest.fixture(scope="module")
 def rerun_identical(trained_project) -> Iterator[dict]:
     """ds run a second time, same seed and data: an identical model."""
-    client = MlflowClient(tracking_uri=trained_project.tracking_uri)
+    client = MlflowClient(trained_project.tracking_uri, registry_uri=trained_project.tracking_uri)
     before = client.get_model_version_by_alias("credit-score", "champion")
     versions = len(client.search_model_versions("name='credit-score'"))
     run_pipelines(trained_project.root, trained_project.tracking_uri, ["data_science"])

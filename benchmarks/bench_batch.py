@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from benchmarks.bench_data_pipelines import GENERATOR_CODE  # the same synthetic book
-from benchmarks.common import KEDRO, measure_with_peak, project_copy
+from benchmarks.common import KEDRO, REPO_ROOT, measure_with_peak, project_copy
 
 TITLE = "Batch scoring and monitoring on Dask (1M and 10M synthetic applicants)"
 ROWS = (1_000_000, 10_000_000)
@@ -38,6 +38,12 @@ def _engine(workers: int) -> dict:
     return {"scheduler": None, "local_cluster": cluster}
 
 
+def _batch_params() -> dict:
+    """The shipped `batch_scoring` parameters (partition sizes, retries), as `kedro run` uses."""
+    params = REPO_ROOT / "conf" / "base" / "parameters_batch_scoring.yml"
+    return yaml.safe_load(params.read_text())["batch_scoring"]
+
+
 def _dask_run(model: dict, book: Path, output: Path, workers: int) -> tuple[float, dict, list]:
     """Score ``book`` on a fresh LocalCluster; (seconds, manifest, peak MB per worker)."""
     from distributed import Client, LocalCluster  # noqa: PLC0415
@@ -47,7 +53,9 @@ def _dask_run(model: dict, book: Path, output: Path, workers: int) -> tuple[floa
     with LocalCluster(**_engine(workers)["local_cluster"]) as cluster, Client(cluster) as client:
         start = time.perf_counter()
         storage = {"portfolio": str(book), "output": str(output)}
-        manifest = score_book(model, {}, storage, {"scheduler": cluster.scheduler_address})
+        manifest = score_book(
+            model, _batch_params(), storage, {"scheduler": cluster.scheduler_address}
+        )
         seconds = time.perf_counter() - start
         peaks = sorted(client.run(_peak_rss_mb).values())
     return seconds, manifest, peaks

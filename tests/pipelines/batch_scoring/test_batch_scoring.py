@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 
@@ -204,3 +205,33 @@ def test_a_worker_killed_mid_run_leaves_no_book_marked_complete(trained_project,
     )
     assert len(scored) + len(quarantined) == len(pd.read_parquet(portfolio)) == manifest["rows_in"]
     assert len(list((output / "scored").glob("part-*"))) == 12
+
+
+def test_one_big_file_is_spread_over_partitions_and_scored_in_chunks(
+    trained_project, tmp_path, monkeypatch
+):
+    """A single parquet file is read as one partition per row group (not one for the file), and
+    a partition larger than CHUNK_ROWS is scored and written chunk by chunk, every row kept."""
+    from quantumfinance.pipelines.batch_scoring import nodes  # noqa: PLC0415
+
+    monkeypatch.setattr(nodes, "CHUNK_ROWS", 100)
+    id_name = trained_project.contract.id.name
+    book = pd.concat([trained_project.applicants_test] * 4, ignore_index=True)
+    book[id_name] = range(1, len(book) + 1)
+    groups = 4
+    book.to_parquet(tmp_path / "book.parquet", row_group_size=len(book) // groups)
+    storage = {"portfolio": str(tmp_path / "book.parquet"), "output": str(tmp_path / "out")}
+    in_process = {"local_cluster": {"n_workers": 1, "processes": False, "dashboard_address": ":0"}}
+    with trained_project.tracking():
+        model = resolve_scoring_model(trained_project.model_uri)
+        manifest = score_book(model, {"parquet_blocksize": "1B"}, storage, in_process)
+    assert manifest["partitions"] == groups
+    files = sorted((tmp_path / "out" / "scored").glob("*.parquet"))
+    chunks_per_part = -(-(len(book) // groups) // 100)
+    assert [pq.ParquetFile(f).metadata.num_row_groups for f in files] == [chunks_per_part] * groups
+    scored = pd.read_parquet(tmp_path / "out" / "scored")
+    quarantined = pd.read_parquet(tmp_path / "out" / "quarantined")
+    assert len(scored) + len(quarantined) == len(book) == manifest["rows_in"]
+    assert sorted(scored[id_name].tolist() + quarantined[id_name].astype(int).tolist()) == list(
+        range(1, len(book) + 1)
+    )

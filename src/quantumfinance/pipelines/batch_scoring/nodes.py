@@ -57,6 +57,9 @@ REASON_TYPE = pa_arrow.list_(
 )
 RUN_TAGS = ("quantumfinance.model_run_id", "quantumfinance.model_version")
 SCORE_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+# Rows scored at a time inside a partition: reasons are Python objects (a few KB a row), so a
+# partition of millions of rows is scored and written as row groups of this many.
+CHUNK_ROWS = 50_000
 
 
 # ----------------------------------------------------------------------------- model identity
@@ -185,9 +188,22 @@ def score_partition(
     reasons = failures.groupby("row")["reason"].agg("; ".join)
     valid = raw.drop(index=reasons.index)
     features = to_feature_types(valid, contract).reset_index(drop=True)
-    scored = model.predict(features) if len(features) else pd.DataFrame(columns=SCORE_COLUMNS)
     ids = valid[contract.id.name].reset_index(drop=True)
-    _write(scored_table(ids, scored, scoring_model), f"{staging}/scored", number, options)
+    fs, root = url_to_fs(f"{staging}/scored", **options)
+    fs.makedirs(root, exist_ok=True)
+    kept = []  # the score columns only, for the profile
+    with fs.open(f"{root}/{part_name(number)}", "wb") as handle:
+        writer = None
+        for start in range(0, max(len(features), 1), CHUNK_ROWS):
+            rows = slice(start, start + CHUNK_ROWS)
+            chunk = features.iloc[rows]
+            scored = model.predict(chunk) if len(chunk) else pd.DataFrame(columns=SCORE_COLUMNS)
+            table = scored_table(ids.iloc[rows].reset_index(drop=True), scored, scoring_model)
+            writer = writer or pq.ParquetWriter(handle, table.schema)
+            writer.write_table(table)
+            kept.append(scored[list(SCORE_COLUMNS)])
+        writer.close()
+    scored = pd.concat(kept, ignore_index=True)
     quarantined = raw.loc[reasons.index].astype("string")
     quarantined = quarantined.assign(**{REASONS_COLUMN: reasons.to_numpy()})
     table = pa_arrow.Table.from_pandas(quarantined, preserve_index=False)
@@ -217,7 +233,14 @@ def read_book(portfolio: str, batch: dict[str, Any], options: dict) -> dd.DataFr
             portfolio, dtype=object, blocksize=batch.get("blocksize"), storage_options=options
         )
     elif kind == "parquet":
-        book = dd.read_parquet(portfolio, storage_options=options)
+        # Partitions of about `parquet_blocksize` (uncompressed) made of whole row groups, so a
+        # single big file is spread over the workers instead of read as one partition.
+        book = dd.read_parquet(
+            portfolio,
+            storage_options=options,
+            split_row_groups="adaptive",
+            blocksize=batch.get("parquet_blocksize", "32MB"),
+        )
     else:
         raise ValueError(f"batch_scoring.format {kind!r}: expected auto, csv or parquet")
     if batch.get("partitions"):

@@ -239,7 +239,7 @@ def read_book(portfolio: str, batch: dict[str, Any], options: dict) -> dd.DataFr
             portfolio,
             storage_options=options,
             split_row_groups="adaptive",
-            blocksize=batch.get("parquet_blocksize", "32MB"),
+            blocksize=batch.get("parquet_blocksize", "8MB"),
         )
     else:
         raise ValueError(f"batch_scoring.format {kind!r}: expected auto, csv or parquet")

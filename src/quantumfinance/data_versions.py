@@ -72,20 +72,19 @@ def object_bytes(s3: Any, uri: str, version_id: str | None) -> bytes:
 
 
 def current_version(s3: Any, uri: str, known: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Version id, md5 and size of the object as it is now; ``known`` (an earlier record of the
-    same object) is returned as it is when the version has not changed, without a download."""
+    """Version id, md5 and size of the object as it is now, all three from ONE GET (so the id
+    names exactly the bytes hashed); ``known`` (an earlier record of the same object) is returned
+    as it is when a HEAD shows the version unchanged, without a download."""
     bucket, key = split_s3(uri)
-    head = s3.head_object(Bucket=bucket, Key=key)
-    version = head.get("VersionId")
-    if known is not None and version and known.get("version_id") == version:
-        return known
-    extra = {"VersionId": version} if version else {}
-    body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]  # streamed, not held
+    if known is not None and known.get("version_id"):
+        if s3.head_object(Bucket=bucket, Key=key).get("VersionId") == known["version_id"]:
+            return known
+    got = s3.get_object(Bucket=bucket, Key=key)
     return {
         "uri": uri,
-        "version_id": version,
-        "md5": md5_of_stream(body),
-        "size": int(head["ContentLength"]),
+        "version_id": got.get("VersionId"),
+        "md5": md5_of_stream(got["Body"]),  # streamed, not held
+        "size": int(got["ContentLength"]),
     }
 
 
@@ -153,11 +152,6 @@ class DataVersionHooks:
         if key not in self._clients:
             self._clients[key] = s3_client(credentials)
         return self._clients[key]
-
-    def read_record(self, dataset_name: str) -> dict[str, Any] | None:
-        """What this run recorded of a dataset it read (uri, version_id, md5, size), if any: the
-        lineage hook takes its digest from here instead of reading the bytes a second time."""
-        return self._manifest.get("read", {}).get(dataset_name) if self._manifest else None
 
     @hook_impl
     def before_dataset_loaded(self, dataset_name: str) -> None:

@@ -19,7 +19,6 @@ from mlflow.tracking import MlflowClient
 
 from quantumfinance import lineage, registry
 from quantumfinance.contract import ContractError
-from quantumfinance.data_versions import DataVersionHooks
 from quantumfinance.pipelines.data_science.pipeline import log_model_kwargs_for
 
 logger = logging.getLogger(__name__)
@@ -35,8 +34,7 @@ class ProvenanceAndPromotionHooks:
     step, link to the model's run, a dataset input per dataset read); describes the logged model
     by the contract; runs the promotion gate once a model is logged."""
 
-    def __init__(self, versions: DataVersionHooks | None = None) -> None:
-        self._versions = versions  # its read records carry the md5 of each dataset read
+    def __init__(self) -> None:
         self._run_id: str | None = None
         self._model_run_id: str | None = None  # the training run a later step works on
         self._catalog: Any = None
@@ -130,19 +128,17 @@ class ProvenanceAndPromotionHooks:
             return
         self._logged.add(dataset_name)
         try:
-            # The data-versions hook already read (and hashed) a plain file-backed dataset.
-            record = self._versions.read_record(dataset_name) if self._versions else None
-            if record is not None:
-                filepath, digest = record["uri"], record["md5"]
-            else:
-                location = lineage.dataset_location(self._catalog, dataset_name)
-                if location is None:
-                    return
-                filepath, credentials = location
-                if Path(filepath).is_dir():  # a folder (e.g. partitions): no single object
-                    logger.info("dataset %s is a folder: not recorded as an input", dataset_name)
-                    return
-                digest = lineage.stored_md5(filepath, credentials)
+            location = lineage.dataset_location(self._catalog, dataset_name)
+            if location is None:
+                return
+            filepath, credentials = location
+            if Path(filepath).is_dir():  # a folder (e.g. partitions): no single object
+                logger.info("dataset %s is a folder: not recorded as an input", dataset_name)
+                return
+            # Hashed here, after the load, from the bytes as stored now. (Taking the md5 the
+            # data-versions hook recorded before the load saved a read, but on the stack a run
+            # that overwrote then re-read an object was seen recording the previous version.)
+            digest = lineage.stored_md5(filepath, credentials)
             context = self._context if dataset_name in self._inputs else "intermediate"
             lineage.log_dataset_input(dataset_name, filepath, digest, context)
         except Exception as exc:  # noqa: BLE001 - a lineage gap is recorded, the run goes on

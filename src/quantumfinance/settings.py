@@ -14,5 +14,4 @@ _RUN_LOG = RunLogHooks()
 # Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model;
 # one timed line per node and the model logging's time (conf/logging.yml keeps the rest quiet);
 # the exact data versions each run read and wrote (decision 0012).
-_VERSIONS = DataVersionHooks()  # runs before the lineage hook's after_dataset_loaded: one read
-HOOKS = (ProvenanceAndPromotionHooks(_VERSIONS), _RUN_LOG, ModelLoggedHooks(_RUN_LOG), _VERSIONS)
+HOOKS = (ProvenanceAndPromotionHooks(), _RUN_LOG, ModelLoggedHooks(_RUN_LOG), DataVersionHooks())

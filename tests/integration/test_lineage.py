@@ -140,12 +140,21 @@ def test_stack_run_on_synthetic_data_records_the_hash_of_the_table_it_read(
 
     client = MlflowClient(stack.mlflow.url, registry_uri=stack.mlflow.url)
     experiment = client.get_experiment_by_name("quantumfinance")
-    (latest,) = client.search_runs(
+    found = client.search_runs(
         [experiment.experiment_id],
         f"tags.`{lineage.STEP_TAG}` = 'ingest,data_engineering'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
+    newest = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=3
+    )
+    assert found, (
+        "no run tagged with the step; newest runs: "
+        f"{[(r.info.run_id, r.info.status, r.data.tags.get(lineage.STEP_TAG)) for r in newest]}"
+        f"\n{run.output[-4000:]}"
+    )
+    latest = found[0]
     assert latest.info.status == "FINISHED"
     read = {d.dataset.name: d for d in latest.inputs.dataset_inputs}
     raw = read["raw_applicants"].dataset

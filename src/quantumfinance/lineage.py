@@ -42,10 +42,13 @@ def md5_of_stream(handle: Any) -> str:
 
 def stored_md5(filepath: str, credentials: dict[str, Any] | None = None) -> str:
     """md5 of the object at ``filepath`` (local path or any fsspec URL, e.g. ``s3://``)."""
-    import fsspec  # noqa: PLC0415 - s3fs etc. are imported only for a remote path
+    from fsspec.core import url_to_fs  # noqa: PLC0415 - s3fs etc. only for a remote path
 
-    options = dict(credentials or {})
-    with fsspec.open(filepath, "rb", **options) as handle:
+    fs, path = url_to_fs(filepath, **dict(credentials or {}))
+    # fsspec shares one filesystem per set of options, with its listings cache: what another
+    # dataset of this process wrote since then is not in it. The stored object is asked again.
+    fs.invalidate_cache(path)
+    with fs.open(path, "rb") as handle:
         return md5_of_stream(handle)
 
 

@@ -138,27 +138,20 @@ def test_stack_run_on_synthetic_data_records_the_hash_of_the_table_it_read(
     synthetic_md5 = _md5(s3.get_object(Bucket="data", Key=raw_key)["Body"].read())
     assert synthetic_md5 != german_md5, "the synthetic table was not written"
 
+    # The run this command started (its log names it), not a search that could find another.
+    printed = re.findall(r"MLflow run ([0-9a-f]{32})", run.output)
+    assert len(printed) == 1, run.output[-4000:]
     client = MlflowClient(stack.mlflow.url, registry_uri=stack.mlflow.url)
-    experiment = client.get_experiment_by_name("quantumfinance")
-    found = client.search_runs(
-        [experiment.experiment_id],
-        f"tags.`{lineage.STEP_TAG}` = 'ingest,data_engineering'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    newest = client.search_runs(
-        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=3
-    )
-    assert found, (
-        "no run tagged with the step; newest runs: "
-        f"{[(r.info.run_id, r.info.status, r.data.tags.get(lineage.STEP_TAG)) for r in newest]}"
-        f"\n{run.output[-4000:]}"
-    )
-    latest = found[0]
+    latest = client.get_run(printed[0])
+    assert latest.data.tags.get(lineage.STEP_TAG) == "ingest,data_engineering", latest.data.tags
     assert latest.info.status == "FINISHED"
     read = {d.dataset.name: d for d in latest.inputs.dataset_inputs}
     raw = read["raw_applicants"].dataset
-    assert raw.digest == synthetic_md5, "the run did not record the hash of the table it read"
+    which = {german_md5: "the German table it replaced", synthetic_md5: "the table it read"}
+    assert raw.digest == synthetic_md5, (
+        f"the run recorded md5 {raw.digest} ({which.get(raw.digest, 'neither table')}), "
+        f"not {synthetic_md5} of the table it read"
+    )
     assert f"s3://data/{raw_key}" in raw.source, raw.source
     assert "raw_data_md5" not in latest.data.tags  # no tag from dvc.lock or a local file
 

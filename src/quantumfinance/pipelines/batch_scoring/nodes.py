@@ -135,7 +135,11 @@ def _reason(item: Any) -> dict[str, Any]:
     }
 
 
-def _reason_array(values: pd.Series) -> pa_arrow.Array:
+def _reason_array(values: pd.Series) -> pa_arrow.Array | pa_arrow.ChunkedArray:
+    """The model's reason lists as Arrow: taken as they are when the model emits an Arrow list
+    column, else (models logged before) converted from Python dicts."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        return pa_arrow.chunked_array(pa_arrow.array(values.array)).cast(REASON_TYPE)
     lists = [[] if v is None else [_reason(item) for item in v] for v in values]
     return pa_arrow.array(lists, type=REASON_TYPE)
 

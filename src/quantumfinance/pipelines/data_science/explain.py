@@ -11,6 +11,7 @@ change raises the score most. Texts name the applicant's value and the direction
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 from quantumfinance.contract import Characteristic
 
 MISSING_TEXT = "not given"
+FEW_ITEMS = 64  # ranked items up to which texts are made one by one
 CHUNK_ROWS = 4096  # applicants per counterfactual batch: bounded memory on large portfolios
 
 
@@ -158,13 +160,51 @@ def _attribution_chunk(
     return np.maximum(lost, 0.0), np.maximum(gained, 0.0), best.astype("int64")
 
 
-def ranked_reasons(
-    points: np.ndarray, max_reasons: int, min_points: float
-) -> list[list[tuple[int, float]]]:
-    """Per applicant: up to ``max_reasons`` (column, points) with the most points, above the floor."""
+@dataclass(frozen=True)
+class Ranked:
+    """Each applicant's top items (characteristic and points), flattened applicant by applicant:
+    those of applicant ``i`` are ``offsets[i]:offsets[i + 1]``, best first."""
+
+    offsets: np.ndarray  # int32, one more than applicants
+    rows: np.ndarray  # the applicant of each item
+    columns: np.ndarray  # the characteristic of each item
+    points: np.ndarray
+
+
+def ranked_reasons(points: np.ndarray, max_reasons: int, min_points: float) -> Ranked:
+    """Per applicant: up to ``max_reasons`` characteristics with the most points, above the floor."""
     order = np.argsort(-points, axis=1, kind="stable")[:, :max_reasons]
     top = np.take_along_axis(points, order, axis=1)
-    return [
-        [(int(j), float(p)) for j, p in zip(row_j, row_p, strict=True) if p > min_points]
-        for row_j, row_p in zip(order.tolist(), top.tolist(), strict=True)
-    ]
+    keep = top > min_points  # a prefix of each row: ``top`` is in descending order
+    counts = keep.sum(axis=1)
+    offsets = np.zeros(len(points) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return Ranked(offsets, np.repeat(np.arange(len(points)), counts), order[keep], top[keep])
+
+
+def item_texts(
+    ranked: Ranked,
+    values: list[np.ndarray],
+    probes: np.ndarray | None,
+    text_of: Callable[[int, Any, int], str],
+) -> np.ndarray:
+    """The text of every ranked item: ``text_of(column, value, probe)`` is called once per
+    distinct (characteristic, applicant's value, best probe) -- a book repeats its values."""
+    texts = np.empty(len(ranked.columns), dtype=object)
+    if len(texts) <= FEW_ITEMS:  # a request: a loop beats factorizing per characteristic
+        for k, (i, j) in enumerate(zip(ranked.rows.tolist(), ranked.columns.tolist(), strict=True)):
+            value = values[j][i]
+            value = value.item() if isinstance(value, np.generic) else value
+            texts[k] = text_of(j, value, int(probes[i, j]) if probes is not None else 0)
+        return texts
+    for j in np.unique(ranked.columns).tolist():
+        at = np.flatnonzero(ranked.columns == j)
+        rows = ranked.rows[at]
+        codes, uniques = pd.factorize(values[j][rows], use_na_sentinel=False)
+        plain = uniques.tolist()  # Python values, as the texts format them
+        width = int(probes[:, j].max()) + 1 if probes is not None else 1
+        keys = codes * width + (probes[rows, j] if probes is not None else 0)
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        table = [text_of(j, plain[k // width], k % width) for k in distinct.tolist()]
+        texts[at] = np.array(table, dtype=object)[inverse]
+    return texts

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from optbinning import BinningProcess
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -43,8 +44,10 @@ from .evaluation import (
 )
 from .explain import (
     Attribution,
+    Ranked,
     ReasonTexts,
     counterfactual_attribution,
+    item_texts,
     probe_values,
     ranked_reasons,
     reason_texts_of,
@@ -842,31 +845,39 @@ def _band_index(score: np.ndarray, ordered: list[dict[str, Any]]) -> np.ndarray:
     return np.select(conditions, np.arange(len(ordered)), default=len(ordered) - 1)
 
 
-def _reasons(points: Attribution, model: CreditModel) -> list[list[dict[str, Any]]]:
+# One reason or positive factor of an applicant; the column holds a list of them per applicant.
+REASON_ITEM = pa.struct([("code", pa.string()), ("text", pa.string()), ("points", pa.float64())])
+
+
+def _reason_lists(ranked: Ranked, names: tuple[str, ...], texts: np.ndarray) -> Any:
+    """The ranked items as one Arrow list column: no Python object per applicant (what cost
+    ~80 us a row as dicts), and what a parquet writer takes as it is."""
+    codes = np.array([n.upper() for n in names], dtype=object)[ranked.columns]
+    items = pa.StructArray.from_arrays(
+        [
+            pa.array(codes, pa.string()),
+            pa.array(texts, pa.string()),
+            pa.array(np.round(ranked.points, 1), pa.float64()),
+        ],
+        fields=list(REASON_ITEM),
+    )
+    lists = pa.ListArray.from_arrays(pa.array(ranked.offsets, pa.int32()), items)
+    return pd.arrays.ArrowExtensionArray(lists)
+
+
+def _reasons(points: Attribution, model: CreditModel) -> Any:
     """Up to N adverse reasons per applicant, ranked by points lost against the best value."""
     settings = model.reason_codes
     ranked = ranked_reasons(points.lost, settings["max_reasons"], settings["min_points_lost"])
-    names, codes, out = points.names, [n.upper() for n in points.names], []
-    # Plain Python values (numpy scalars cost ~1 us each to index), and each distinct text
-    # built once: a book repeats its values.
-    values = [points.values[n].tolist() for n in names]
-    probes = points.best_probe.tolist()
-    texts: dict[tuple[int, Any, int], str] = {}
-    for i, row in enumerate(ranked):
-        reasons = []
-        for j, lost in row:
-            value, probe = values[j][i], probes[i][j]
-            text = texts.get((j, value, probe))
-            if text is None:
-                name = names[j]
-                better = model.probes[name][probe]
-                higher = not model.reason_texts[name].categorical and _greater(better, value)
-                text = texts[j, value, probe] = model.reason_texts[name].adverse_text(
-                    value, better, higher
-                )
-            reasons.append({"code": codes[j], "text": text, "points": round(lost, 1)})
-        out.append(reasons)
-    return out
+    names = points.names
+
+    def text(j: int, value: Any, probe: int) -> str:
+        better = model.probes[names[j]][probe]
+        texts = model.reason_texts[names[j]]
+        return texts.adverse_text(value, better, not texts.categorical and _greater(better, value))
+
+    values = [points.values[n] for n in names]
+    return _reason_lists(ranked, names, item_texts(ranked, values, points.best_probe, text))
 
 
 def _greater(a: Any, b: Any) -> bool:
@@ -877,26 +888,20 @@ def _greater(a: Any, b: Any) -> bool:
         return False
 
 
-def _positive_factors(points: Attribution, model: CreditModel) -> list[list[dict[str, Any]]]:
+def _positive_factors(points: Attribution, model: CreditModel) -> Any:
     """Up to N strongest positive factors per applicant, ranked by points gained against the
     worst value of each characteristic."""
     settings = model.reason_codes
     ranked = ranked_reasons(
         points.gained, settings["max_positive_factors"], settings["min_points_gained"]
     )
-    names, codes, out = points.names, [n.upper() for n in points.names], []
-    values = [points.values[n].tolist() for n in names]
-    texts: dict[tuple[int, Any], str] = {}
-    for i, row in enumerate(ranked):
-        factors = []
-        for j, gained in row:
-            value = values[j][i]
-            text = texts.get((j, value))
-            if text is None:
-                text = texts[j, value] = model.reason_texts[names[j]].favourable_text(value)
-            factors.append({"code": codes[j], "text": text, "points": round(gained, 1)})
-        out.append(factors)
-    return out
+    names = points.names
+
+    def text(j: int, value: Any, _probe: int) -> str:
+        return model.reason_texts[names[j]].favourable_text(value)
+
+    values = [points.values[n] for n in names]
+    return _reason_lists(ranked, names, item_texts(ranked, values, None, text))
 
 
 def score_applicants(

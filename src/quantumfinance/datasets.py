@@ -1,0 +1,33 @@
+"""Catalog dataset types of the project's own.
+
+``ScoredParquetDataset``: the inference pipeline's output (reason lists as Arrow list columns)
+saved as parquet that plain ``pandas.read_parquet`` reads back. pandas records a nested Arrow
+column's dtype in the file's pandas metadata as a string it cannot parse again ("data type
+'list<item: struct<...>>[pyarrow]' not understood"); as Python lists the same column is stored
+as the same parquet list<struct>, with metadata any reader understands.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+from kedro_datasets.pandas import ParquetDataset
+
+
+def plain_nested_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its nested Arrow columns (lists, structs) as Python objects."""
+    nested = [
+        name
+        for name, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype)
+    ]
+    if not nested:
+        return frame
+    return frame.assign(**{name: frame[name].to_list() for name in nested})
+
+
+class ScoredParquetDataset(ParquetDataset):
+    """``pandas.ParquetDataset`` for scored applicants (see the module's doc)."""
+
+    def save(self, data: pd.DataFrame) -> None:
+        super().save(plain_nested_columns(data))

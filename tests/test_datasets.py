@@ -6,7 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pytest
+from kedro.io import DataCatalog
 
+from quantumfinance import lineage
 from quantumfinance.datasets import ScoredParquetDataset
 from quantumfinance.pipelines.data_science.nodes import REASON_ITEM
 
@@ -40,3 +42,12 @@ def test_scored_dataset_saves_what_plain_pandas_reads_back(tmp_path):
     assert [[dict(r) for r in row] for row in back["reason_codes"]] == REASONS
     loaded = ScoredParquetDataset(filepath=str(path)).load()
     assert [[dict(r) for r in row] for row in loaded["reason_codes"]] == REASONS
+
+
+def test_the_catalog_reports_where_a_scored_dataset_lives(tmp_path):
+    """Lineage and data versions find the file through ``to_config``, as for ParquetDataset."""
+    path = str(tmp_path / "scored.parquet")
+    catalog = DataCatalog.from_config(
+        {"scored": {"type": "quantumfinance.datasets.ScoredParquetDataset", "filepath": path}}
+    )
+    assert lineage.dataset_location(catalog, "scored") == (path, {})

@@ -9,8 +9,11 @@ as the same parquet list<struct>, with metadata any reader understands.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pyarrow as pa
+from kedro.io.core import Version
 from kedro_datasets.pandas import ParquetDataset
 
 
@@ -28,6 +31,29 @@ def plain_nested_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 class ScoredParquetDataset(ParquetDataset):
     """``pandas.ParquetDataset`` for scored applicants (see the module's doc)."""
+
+    # Its own signature, so that the catalog's ``to_config`` (lineage, data versions) sees
+    # ``filepath`` and ``credentials`` as it does for ParquetDataset, not ``args``/``kwargs``.
+    def __init__(  # noqa: PLR0913 - ParquetDataset's arguments, passed on
+        self,
+        *,
+        filepath: str,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        version: Version | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            filepath=filepath,
+            load_args=load_args,
+            save_args=save_args,
+            version=version,
+            credentials=credentials,
+            fs_args=fs_args,
+            metadata=metadata,
+        )
 
     def save(self, data: pd.DataFrame) -> None:
         super().save(plain_nested_columns(data))

@@ -16,7 +16,6 @@ import uuid
 from collections import Counter
 from typing import Any
 
-import dask
 import dask.dataframe as dd
 import mlflow
 import numpy as np
@@ -264,17 +263,41 @@ def _check_columns(book: dd.DataFrame, portfolio: str, contract: ApplicantContra
 def _run_partitions(
     client: Any, book: dd.DataFrame, scoring_model: dict, staging: str, batch: dict, options: dict
 ) -> list[dict]:
-    """Score every partition on the cluster, showing progress; results in partition order."""
-    tasks = [
-        dask.delayed(score_partition)(part, number, scoring_model, staging, options)
-        for number, part in enumerate(book.to_delayed())
-    ]
-    futures = client.compute(tasks, retries=batch.get("retries", 2))
+    """Score every partition on the cluster, showing progress; results in partition order.
+
+    ``map_partitions`` fuses reading a partition and scoring it into one task: the applicants
+    never leave the worker that read them (as separate tasks, a stolen scoring task had its
+    partition shipped across), only the counts and profile come back."""
+    results_of = book.map_partitions(
+        _score_part,
+        scoring_model=scoring_model,
+        staging=staging,
+        options=options,
+        meta={RESULT: object},
+        enforce_metadata=False,
+    )
+    futures = client.compute(results_of.to_delayed(), retries=batch.get("retries", 2))
     results = [
-        future.result()
+        future.result()[RESULT].iloc[0]
         for future in progress.track(as_completed(futures), "Scoring partitions", len(futures))
     ]
     return sorted(results, key=lambda r: r["partition"])
+
+
+RESULT = "result"  # the one column of a partition's result frame: its counts and profile
+
+
+def _score_part(
+    part: pd.DataFrame,
+    scoring_model: dict[str, str],
+    staging: str,
+    options: dict,
+    partition_info: dict | None = None,
+) -> pd.DataFrame:
+    """``score_partition`` as a map_partitions function (Dask passes the partition's number)."""
+    number = partition_info["number"] if partition_info else 0
+    result = score_partition(part, number, scoring_model, staging, options)
+    return pd.DataFrame({RESULT: [result]})
 
 
 def _quantiles(counts: dict[str, int]) -> dict[str, float]:

@@ -244,7 +244,8 @@ def _fair_peer_model(tracking_uri: str, model_uri: str, rows: list[dict]) -> str
     target = (mlflow.pyfunc.load_model(model_uri).predict(frame)["decision"] != "approve").astype(
         int
     )
-    categories = [c for c in frame if frame[c].dtype == object]
+    # Text columns are pandas' "str" dtype (pandas 3), not object.
+    categories = [c for c in frame if not pd.api.types.is_numeric_dtype(frame[c])]
     numbers = [c for c in frame if c not in categories]
     pipeline = make_pipeline(
         ColumnTransformer(

@@ -292,11 +292,11 @@ def _score_part(
     scoring_model: dict[str, str],
     staging: str,
     options: dict,
-    partition_info: dict | None = None,
+    partition_info: dict,
 ) -> pd.DataFrame:
-    """``score_partition`` as a map_partitions function (Dask passes the partition's number)."""
-    number = partition_info["number"] if partition_info else 0
-    result = score_partition(part, number, scoring_model, staging, options)
+    """``score_partition`` as a map_partitions function (Dask passes the partition's number:
+    required, so that no partition could ever be written under another's name)."""
+    result = score_partition(part, partition_info["number"], scoring_model, staging, options)
     return pd.DataFrame({RESULT: [result]})
 
 

@@ -854,9 +854,11 @@ def _band_index(score: np.ndarray, ordered: list[dict[str, Any]]) -> np.ndarray:
 REASON_ITEM = pa.struct([("code", pa.string()), ("text", pa.string()), ("points", pa.float64())])
 
 
-def _reason_lists(ranked: Ranked, names: tuple[str, ...], texts: np.ndarray) -> Any:
-    """The ranked items as one Arrow list column: no Python object per applicant (what cost
-    ~80 us a row as dicts), and what a parquet writer takes as it is."""
+def _reason_lists(points: Attribution, ranked: Ranked, probes: np.ndarray | None, text: Any) -> Any:
+    """The ranked items, with their texts, as one Arrow list column: no Python object per
+    applicant (what cost ~80 us a row as dicts), and what a parquet writer takes as it is."""
+    names = points.names
+    texts = item_texts(ranked, [points.values[n] for n in names], probes, text)
     codes = np.array([n.upper() for n in names], dtype=object)[ranked.columns]
     items = pa.StructArray.from_arrays(
         [
@@ -881,8 +883,7 @@ def _reasons(points: Attribution, model: CreditModel) -> Any:
         texts = model.reason_texts[names[j]]
         return texts.adverse_text(value, better, not texts.categorical and _greater(better, value))
 
-    values = [points.values[n] for n in names]
-    return _reason_lists(ranked, names, item_texts(ranked, values, points.best_probe, text))
+    return _reason_lists(points, ranked, points.best_probe, text)
 
 
 def _greater(a: Any, b: Any) -> bool:
@@ -905,8 +906,7 @@ def _positive_factors(points: Attribution, model: CreditModel) -> Any:
     def text(j: int, value: Any, _probe: int) -> str:
         return model.reason_texts[names[j]].favourable_text(value)
 
-    values = [points.values[n] for n in names]
-    return _reason_lists(ranked, names, item_texts(ranked, values, None, text))
+    return _reason_lists(points, ranked, None, text)
 
 
 def score_applicants(

@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from quantumfinance import lineage, registry
 from quantumfinance.contract import ContractError
+from quantumfinance.pipeline_registry import RUN_ORDER
 from quantumfinance.pipelines.data_science.pipeline import log_model_kwargs_for
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,13 @@ logger = logging.getLogger(__name__)
 CONTRACT_DATASET = "applicant_contract"
 MODEL_CARD = "model_card"
 GATE_DECISION = "promotion_decision"  # written after the gate; read by the model card
+
+
+def step_name(pipeline_names: list[str]) -> str:
+    """The step tag of a run: its pipelines in run order. Kedro hands `--pipelines a,b` over in
+    no fixed order (it varies between processes), so the tag is not taken as given."""
+    known = {name: i for i, name in enumerate(RUN_ORDER)}
+    return ",".join(sorted(pipeline_names, key=lambda n: (known.get(n, len(known)), n)))
 
 
 class ProvenanceAndPromotionHooks:
@@ -77,7 +85,7 @@ class ProvenanceAndPromotionHooks:
             return
         client = MlflowClient()
         lineage.fail_orphaned_runs(client, run.info.experiment_id, self._run_id)
-        step = ",".join(run_params.get("pipeline_names") or ["__default__"])
+        step = step_name(run_params.get("pipeline_names") or ["__default__"])
         self._context = "training" if training else step
         sha, dirty = lineage.git_provenance(Path(run_params.get("project_path") or "."))
         tags = {

@@ -4,6 +4,8 @@ loggers alike."""
 from __future__ import annotations
 
 import logging.config
+import os
+from pathlib import Path
 from typing import Any
 
 FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -40,8 +42,18 @@ def log_config(level: str, fmt: str) -> dict[str, Any]:
     }
 
 
+# Kedro configures logging itself when first imported (its rich console handler, or the
+# project's conf/logging.yml when started from a project root): pointed at this file, it
+# leaves the API's configuration as it is.
+KEDRO_LOGGING = Path(__file__).with_name("kedro_logging.yml")
+
+
 def configure(level: str, fmt: str) -> dict[str, Any]:
-    """Apply the format to this process now; returns the dict for uvicorn to apply again."""
+    """Apply the format to this process now; returns the dict for uvicorn to apply again.
+
+    Python warnings (e.g. MLflow's when a model loads) go through the same handler."""
+    os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(KEDRO_LOGGING))
     config = log_config(level, fmt)
     logging.config.dictConfig(config)
+    logging.captureWarnings(True)
     return config

@@ -14,6 +14,7 @@ import pytest
 from quantumfinance_serving import create_app
 from quantumfinance_serving.__main__ import main
 from quantumfinance_serving.settings import Settings, unknown_variables
+from tests.support.services import REPO_ROOT
 
 
 def _start(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -86,19 +87,37 @@ def test_zero_keys_are_warned_about(tmp_path, caplog):
     assert "QF_API_KEYS is empty" in caplog.text
 
 
-def test_json_log_format_writes_one_json_object_per_line():
+def test_json_log_format_writes_one_json_object_per_line(tmp_path):
+    """Also after Kedro is imported (loading a model does; it configures logging itself) and
+    for Python warnings; from a project root too (where Kedro would read conf/logging.yml)."""
     code = (
-        "import logging; from quantumfinance_serving.logs import configure; "
+        "import logging, warnings; from quantumfinance_serving.logs import configure; "
         "configure('info', 'json'); "
         "logging.getLogger('quantumfinance_serving').warning('rejected %s key', 'invalid'); "
-        "logging.getLogger('uvicorn.error').info('Uvicorn running')"
+        "import kedro.framework.project; "
+        "logging.getLogger('uvicorn.error').info('Uvicorn running'); "
+        "warnings.warn('a library warning')"
     )
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "logging.yml").write_text((REPO_ROOT / "conf" / "logging.yml").read_text())
+    env = {k: v for k, v in os.environ.items() if k != "KEDRO_LOGGING_CONFIG"}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
+        env=env,
     )
     records = [json.loads(line) for line in done.stderr.strip().splitlines()]
-    assert [(r["name"], r["levelname"], r["message"]) for r in records] == [
-        ("quantumfinance_serving", "WARNING", "rejected invalid key"),
-        ("uvicorn.error", "INFO", "Uvicorn running"),
-    ]
+    # (Kedro's own line naming the logging file it applied is one of them.)
+    records = [r for r in records if r["name"] != "kedro.framework.project"]
+    assert [(r["name"], r["levelname"]) for r in records] == [
+        ("quantumfinance_serving", "WARNING"),
+        ("uvicorn.error", "INFO"),
+        ("py.warnings", "WARNING"),
+    ], done.stderr
+    assert records[0]["message"] == "rejected invalid key"
+    assert "a library warning" in records[2]["message"]
     assert all(r["asctime"] for r in records)

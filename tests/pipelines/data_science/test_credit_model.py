@@ -147,7 +147,7 @@ def test_best_applicant_has_no_reason_and_a_worst_value_comes_first(project, cre
     """Scorecard bins: an applicant in every best bin loses nothing; made worst on one strong
     characteristic, that characteristic is the first reason, its text naming value and direction."""
     contract = project.contract
-    applicants = nodes.check_applicants(contract, _features(project))
+    applicants = nodes.check_applicants(contract, _features(project)).to_frame()
     scorecard = dataclasses.replace(credit_model, chosen="scorecard")
     best = _probe_applicant(scorecard, applicants, lambda n: scorecard.best_probe[n])
     scored_best = nodes.score_portfolio(scorecard, contract, best)

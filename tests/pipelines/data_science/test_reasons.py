@@ -86,7 +86,8 @@ def test_a_non_scorecard_champion_explains_with_its_own_attributions(
     challenger = fitted_candidates["challenger"]
     checked = nodes.check_applicants(contract, applicants)
     np.testing.assert_array_equal(
-        nodes.challenger_pd(challenger, checked), challenger.predict_proba(checked)[:, 1]
+        nodes.challenger_pd(challenger, checked),
+        challenger.predict_proba(checked.to_frame())[:, 1],
     )
     # Approvals carry positive factors with the applicant's value in the text.
     approved = by_blend[by_blend["decision"] == "approve"]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantumfinance.columns import Columns
 from quantumfinance.contract import Characteristic
 
 MISSING_TEXT = "not given"
@@ -111,7 +112,7 @@ def probe_values(lookup: Any, c: Characteristic) -> np.ndarray:
 
 
 def counterfactual_attribution(
-    score_of: Any, model_input: pd.DataFrame, probes: dict[str, np.ndarray]
+    score_of: Any, model_input: Columns, probes: dict[str, np.ndarray]
 ) -> Attribution:
     """Points lost/gained per characteristic by setting it to each probe value (see module doc).
 
@@ -120,7 +121,7 @@ def counterfactual_attribution(
     """
     names = tuple(probes)
     parts = [
-        _attribution_chunk(score_of, model_input.iloc[start : start + CHUNK_ROWS], probes, names)
+        _attribution_chunk(score_of, model_input.slice(start, start + CHUNK_ROWS), probes, names)
         for start in range(0, max(len(model_input), 1), CHUNK_ROWS)
     ]
     return Attribution(
@@ -128,19 +129,19 @@ def counterfactual_attribution(
         np.concatenate([p[0] for p in parts]),
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
-        {name: model_input[name].to_numpy() for name in names},
+        {name: np.asarray(model_input[name]) for name in names},
     )
 
 
 def _attribution_chunk(
-    score_of: Any, chunk: pd.DataFrame, probes: dict[str, np.ndarray], names: tuple[str, ...]
+    score_of: Any, chunk: Columns, probes: dict[str, np.ndarray], names: tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(chunk)
     sizes = [len(probes[name]) for name in names]
     total = sum(sizes)
     columns: dict[str, np.ndarray] = {}
     for name in chunk.columns:
-        values = chunk[name].to_numpy()
+        values = np.asarray(chunk[name])
         dtype = object if values.dtype == object or name not in probes else "float64"
         columns[name] = np.tile(values.astype(dtype), total + 1)
     offset = 1  # block 0: the applicants as they are

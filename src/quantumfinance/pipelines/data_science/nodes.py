@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from optbinning import BinningProcess
 from scipy.special import expit
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -28,8 +27,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
+from quantumfinance import stable_pickle
+from quantumfinance.columns import Columns
 from quantumfinance.contract import ApplicantContract, Characteristic, ContractError
-from quantumfinance.pipelines.reporting.nodes import score_psi
 from quantumfinance.progress import track
 
 from .evaluation import (
@@ -53,6 +53,9 @@ from .explain import (
     ranked_reasons,
     reason_texts_of,
 )
+
+if TYPE_CHECKING:
+    from optbinning import BinningProcess
 
 logger = logging.getLogger(__name__)
 CANDIDATES = ("scorecard", "challenger", "blend", "baseline")
@@ -116,6 +119,39 @@ class CreditModel:
     worst_points: dict[str, float] = field(default_factory=dict)
     probes: dict[str, np.ndarray] = field(default_factory=dict)  # values tried per characteristic
     best_probe: dict[str, int] = field(default_factory=dict)  # scorecard: index of the best bin
+    regression: Any = None  # the scorecard's fitted LogisticRegression: its last step, on WoE
+
+    # Pickled apart and unpickled on first use: the fitted optbinning objects (in the scorecard,
+    # and in the estimator when the scorecard decides) are what reports and monitoring read, not
+    # what a scorecard's inference needs (the WoE lookup and the regression). A loaded model
+    # that only scores never imports optbinning: ~2 s of a server's start -> ready.
+    _DEFERRED = ("estimator", "scorecard")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if any(name in state for name in self._DEFERRED):
+            deferred = {name: state.pop(name) for name in self._DEFERRED}
+            state["_deferred"] = stable_pickle.dumps(deferred)  # the model file's own pickler
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str) -> Any:  # only called for an attribute not (yet) set
+        deferred = self.__dict__.get("_deferred")
+        if name not in self._DEFERRED or deferred is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.__dict__.update(stable_pickle.loads(deferred))
+        del self.__dict__["_deferred"]
+        return self.__dict__[name]
+
+
+def _regression(credit_model: CreditModel) -> Any:
+    """The scorecard's fitted regression (from the scorecard itself in models packaged before
+    it was kept apart)."""
+    if credit_model.regression is not None:
+        return credit_model.regression
+    return credit_model.scorecard.named_steps["regression"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -213,6 +249,8 @@ def evaluate_predictions(target: Any, pd_: Any) -> dict[str, float]:
 def _scorecard_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
     """optbinning WoE binning followed by a logistic regression on the WoE values; its L2
     strength is tuned inside every fit by an inner CV on that fit's rows only (nested)."""
+    from optbinning import BinningProcess  # noqa: PLC0415 - training only (see CreditModel)
+
     woe = params["woe_binning"]
     binning = BinningProcess(
         variable_names=list(contract.feature_names),
@@ -489,6 +527,7 @@ def build_credit_model(
         reason_texts={c.name: reason_texts_of(c) for c in applicant_contract.features},
         calibrator=calibrator,
         probes=probes,
+        regression=scorecard.named_steps["regression"],
     )
 
 
@@ -605,6 +644,8 @@ def model_metrics(
     test_calibration = calibration_figures(observed, served)
     metrics["test_calibration_slope"] = test_calibration["calibration_slope"]
     metrics["test_citl_points"] = test_calibration["citl_points"]
+    from quantumfinance.pipelines.reporting.nodes import score_psi  # noqa: PLC0415 - training
+
     metrics["score_psi"] = score_psi(
         scored_train["score"], scored_test["score"], params["psi_buckets"]
     )
@@ -652,25 +693,27 @@ MAX_INPUT_PROBLEMS = 20  # bad values named in one error
 
 
 def check_applicants(
-    applicant_contract: ApplicantContract, applicants: pd.DataFrame
-) -> pd.DataFrame:
+    applicant_contract: ApplicantContract, applicants: pd.DataFrame | Columns
+) -> Columns:
     """The model's input checked against the contract it was trained on, typed and in order.
 
     The same rule (``Characteristic.problem``) the API's schema and the front end apply; a
-    ContractError names each bad row and field (up to ``MAX_INPUT_PROBLEMS``)."""
-    missing = [c for c in applicant_contract.feature_names if c not in applicants.columns]
+    ContractError names each bad row and field (up to ``MAX_INPUT_PROBLEMS``). The checked
+    applicants travel on as arrays (``Columns``), not a DataFrame."""
+    missing = [c for c in applicant_contract.feature_names if c not in applicants]
     if missing:
         raise ContractError(f"applicants: missing characteristic column(s) {missing}")
     columns, problems = {}, []
     for c in applicant_contract.features:
-        values, bad = _checked_column(applicants[c.name], c)
+        raw = applicants[c.name]
+        raw = getattr(raw, "array", raw)  # a frame's column: its array (no Series per call)
+        values, bad = _checked_column(raw, c)
         columns[c.name] = values
         for row in bad[: MAX_INPUT_PROBLEMS - len(problems)]:
-            value = applicants[c.name].iloc[row]
-            problems.append(f"row {row}, field {c.name}: {c.problem(_plain(value))}")
+            problems.append(f"row {row}, field {c.name}: {c.problem(_plain(raw[row]))}")
     if problems:
         raise ContractError("applicants do not match the model's contract:\n" + "\n".join(problems))
-    return pd.DataFrame(columns, index=applicants.index)
+    return Columns(columns, len(applicants))
 
 
 def _plain(value: Any) -> Any:
@@ -678,30 +721,46 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _checked_column(values: pd.Series, c: Characteristic) -> tuple[Any, list[int]]:
-    """One column typed for the model, and the positions of values that break the contract.
+def _checked_column(values: Any, c: Characteristic) -> tuple[Any, list[int]]:
+    """One column (a numpy or pandas array) typed for the model, and the positions of values
+    that break the contract.
 
     Plain numpy/Python work per column: pandas' per-call overhead (isin on Arrow strings,
     to_numeric) was most of a one-applicant request."""
     if c.is_categorical:
-        if len(values) <= SMALL_INPUT:
-            items, allowed = values.to_numpy(dtype=object), frozenset(c.categories)
+        if len(values) <= SMALL_INPUT:  # objects (missing as NaN), as a str column gives them
+            items, allowed = np.array(values, dtype=object), frozenset(c.categories)
             ok = np.fromiter((isinstance(v, str) and v in allowed for v in items), bool, len(items))
-        else:  # vectorised: its fixed cost pays off on a batch
-            ok = values.isin(c.categories).to_numpy()
+            missing = pd.isna(items)
+            items[missing] = np.nan
+            if c.nullable:
+                ok |= missing
+            return items, np.flatnonzero(~ok).tolist()
+        # A batch: vectorised, its fixed cost pays off; the text stays an Arrow string array.
+        series = pd.Series(values, copy=False)
+        ok = series.isin(c.categories).to_numpy()
         if c.nullable:
-            ok = ok | values.isna().to_numpy()  # (pandas may hand out a read-only array)
-        typed = values if values.dtype == "str" or not ok.all() else values.astype("str")
-        return typed, np.flatnonzero(~ok).tolist()
+            ok = ok | series.isna().to_numpy()  # (pandas may hand out a read-only array)
+        typed = series if series.dtype == "str" or not ok.all() else series.astype("str")
+        return typed.array, np.flatnonzero(~ok).tolist()
     if values.dtype.kind in "iuf":  # numbers already (numpy or nullable): NA -> NaN
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        numbers = (
+            values.astype("float64")
+            if isinstance(values, np.ndarray)
+            else values.to_numpy(dtype="float64", na_value=np.nan)
+        )
         missing = np.isnan(numbers)
         is_number = True
     else:
-        missing = values.isna().to_numpy()
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+        missing = np.asarray(pd.isna(values), dtype=bool)
+        coerced = pd.to_numeric(values, errors="coerce")  # a pandas array keeps its NA: NaN
+        numbers = (
+            coerced.to_numpy(dtype="float64", na_value=np.nan)
+            if hasattr(coerced, "to_numpy")
+            else np.asarray(coerced, dtype="float64")
+        )
         is_number = (
-            np.array([not isinstance(v, bool | str) for v in values.array], dtype=bool)
+            np.array([not isinstance(v, bool | str) for v in values], dtype=bool)
             if values.dtype == object
             else True
         )
@@ -715,14 +774,17 @@ def _checked_column(values: pd.Series, c: Characteristic) -> tuple[Any, list[int
     return typed, np.flatnonzero(~ok).tolist()
 
 
-def assign_woe(credit_model: CreditModel, model_input: pd.DataFrame) -> pd.DataFrame:
-    """WoE of each applicant's bin on every scorecard characteristic, from the fitted lookup."""
+def assign_woe(credit_model: CreditModel, model_input: Columns | pd.DataFrame) -> np.ndarray:
+    """WoE of each applicant's bin on every scorecard characteristic, from the fitted lookup:
+    a matrix, one column per characteristic in the scorecard's order (BinningProcess.transform's
+    layout, which the regression's coefficients follow)."""
     lookup = credit_model.woe_lookup
-    woe = np.empty((len(model_input), len(lookup)))
+    # Column-major: filled column by column, and the layout the regression reads (see
+    # _scorecard_pd).
+    woe = np.empty((len(model_input), len(lookup)), order="F")
     for j, (name, bins) in enumerate(lookup.items()):
         woe[:, j] = bins.woe_of(model_input[name])
-    # Built as BinningProcess.transform builds it: the regression then sees the same layout.
-    return pd.DataFrame(woe, columns=list(lookup), index=model_input.index)
+    return woe
 
 
 _THREADPOOLS: list[ThreadpoolController] = []  # found once per process: limiting is then cheap
@@ -737,7 +799,7 @@ def _one_thread() -> Any:
 
 
 def _raw_pd(
-    credit_model: CreditModel, model_input: pd.DataFrame, woe: pd.DataFrame | None = None
+    credit_model: CreditModel, model_input: Columns, woe: np.ndarray | None = None
 ) -> np.ndarray:
     """The chosen estimator's PD before calibration (the scorecard reads the assigned WoE)."""
     if credit_model.chosen == "scorecard":
@@ -750,18 +812,19 @@ def _raw_pd(
         return Blend.combine(
             scorecard_pd, challenger_pd(blend.challenger, model_input), blend.weight
         )
-    return credit_model.estimator.predict_proba(model_input)[:, 1]
+    frame = model_input.to_frame() if isinstance(model_input, Columns) else model_input
+    return credit_model.estimator.predict_proba(frame)[:, 1]
 
 
 def challenger_pd(challenger: Pipeline, applicants: Any) -> np.ndarray:
-    """The fitted challenger's PD of a frame (or dict of column arrays), its category encoding
-    done on arrays: the same codes as its
+    """The fitted challenger's PD of applicants (``Columns``, a frame or a dict of column
+    arrays), its category encoding done on arrays: the same codes as its
     OrdinalEncoder (index in ``categories_``, unknown or missing -> NaN) without the
     ColumnTransformer's per-call checks (~100 ms a call on small inputs)."""
     encode, boosting = challenger.named_steps["encode"], challenger.named_steps["boosting"]
     _, encoder, categorical = encode.transformers_[0]
     numbers = [c for c in encode.feature_names_in_ if c not in set(categorical)]
-    rows = len(applicants[encode.feature_names_in_[0]])  # a frame or a dict of columns
+    rows = len(applicants[encode.feature_names_in_[0]])
     matrix = np.empty((rows, len(categorical) + len(numbers)))
     for j, (name, categories) in enumerate(zip(categorical, encoder.categories_, strict=True)):
         # A fitted "missing" category (NaN, sorted last) is what encoded_missing_value covers.
@@ -775,30 +838,32 @@ def challenger_pd(challenger: Pipeline, applicants: Any) -> np.ndarray:
 
 
 def _scorecard_pd(
-    credit_model: CreditModel, model_input: pd.DataFrame, woe: pd.DataFrame | None
+    credit_model: CreditModel, model_input: Columns, woe: np.ndarray | None
 ) -> np.ndarray:
     """The scorecard's PD; its own last step on the WoE already assigned (no second binning)."""
     woe = assign_woe(credit_model, model_input) if woe is None else woe
-    regression = credit_model.scorecard.named_steps["regression"]
+    regression = _regression(credit_model)
     # What its predict_proba computes for two classes, on the same array (same bits), without
-    # its per-call input validation (~1 ms a call): expit(X @ coef_.T + intercept_).
-    decision = woe.to_numpy(dtype="float64") @ regression.coef_.T + regression.intercept_
+    # its per-call input validation (~1 ms a call): expit(X @ coef_.T + intercept_). The
+    # product's rounding depends on the memory layout: column-major, as the frame
+    # BinningProcess.transform returns is handed to it (a runner's copy of the matrix is not).
+    woe = np.asfortranarray(woe, dtype="float64")
+    decision = woe @ regression.coef_.T + regression.intercept_
     return expit(decision[:, 0])
 
 
 def predict_default_probability(
-    credit_model: CreditModel, model_input: pd.DataFrame, applicant_woe: pd.DataFrame
-) -> pd.Series:
+    credit_model: CreditModel, model_input: Columns, applicant_woe: np.ndarray
+) -> np.ndarray:
     """Calibrated PD (probability of default) of each applicant from the chosen estimator."""
-    pd_ = credit_model.calibrator.apply(_raw_pd(credit_model, model_input, applicant_woe))
-    return pd.Series(pd_, index=model_input.index, name="pd")
+    return credit_model.calibrator.apply(_raw_pd(credit_model, model_input, applicant_woe))
 
 
 def _exact_score(credit_model: CreditModel, columns: dict[str, np.ndarray]) -> np.ndarray:
     """Unrounded score points of the calibrated PD of applicants given as column arrays (what
     the counterfactuals compare; no DataFrame unless the chosen estimator needs one)."""
     if credit_model.chosen in ("scorecard", "blend"):
-        regression = credit_model.scorecard.named_steps["regression"]
+        regression = _regression(credit_model)
         woe = np.column_stack([b.woe_of(columns[n]) for n, b in credit_model.woe_lookup.items()])
         raw = sigmoid(woe @ regression.coef_[0] + regression.intercept_[0])
         if credit_model.chosen == "blend":
@@ -812,7 +877,7 @@ def _exact_score(credit_model: CreditModel, columns: dict[str, np.ndarray]) -> n
 
 
 def characteristic_points(
-    credit_model: CreditModel, model_input: pd.DataFrame, applicant_woe: pd.DataFrame
+    credit_model: CreditModel, model_input: Columns, applicant_woe: np.ndarray
 ) -> Attribution:
     """Points each applicant loses (against the best value) and gains (against the worst) on
     each characteristic, from the model that decides (see ``explain``)."""
@@ -821,16 +886,15 @@ def characteristic_points(
     if credit_model.chosen != "scorecard" or calibrator.method != "sigmoid":
         return counterfactual_attribution(
             lambda frame: _exact_score(credit_model, frame),
-            model_input[list(credit_model.features)],
+            _columns(model_input).select(credit_model.features),
             {name: credit_model.probes[name] for name in names},
         )
     # Additive: points lost against the best bin are exactly the counterfactual gain; Platt
-    # scaling multiplies every scorecard point by its slope in the served score.
-    _, coefficients, _ = _scorecard_parts(credit_model.scorecard)
+    # scaling multiplies every scorecard point by its slope in the served score. The WoE
+    # matrix's columns are the scorecard's characteristics, in its coefficients' order.
+    coefficients = _regression(credit_model).coef_[0]
     points = _to_points(
-        applicant_woe[list(names)].to_numpy() * -coefficients[list(names)].to_numpy(),
-        credit_model.scaling,
-        False,
+        np.asarray(applicant_woe, dtype="float64") * -coefficients, credit_model.scaling, False
     )
     best = np.array([credit_model.best_points[n] for n in names])
     worst = np.array([credit_model.worst_points[n] for n in names])
@@ -840,8 +904,15 @@ def characteristic_points(
         calibrator.slope * np.maximum(best - points, 0.0),
         calibrator.slope * np.maximum(points - worst, 0.0),
         np.broadcast_to(best_probe, points.shape),
-        {name: model_input[name].to_numpy() for name in names},
+        {name: np.asarray(model_input[name]) for name in names},
     )
+
+
+def _columns(applicants: Columns | pd.DataFrame) -> Columns:
+    """Checked applicants as Columns (a frame's columns as their arrays)."""
+    if isinstance(applicants, Columns):
+        return applicants
+    return Columns({name: applicants[name].array for name in applicants}, len(applicants))
 
 
 def _band_index(score: np.ndarray, ordered: list[dict[str, Any]]) -> np.ndarray:
@@ -910,11 +981,12 @@ def _positive_factors(points: Attribution, model: CreditModel) -> Any:
 
 
 def score_applicants(
-    default_probability: pd.Series, points: Attribution, credit_model: CreditModel
+    default_probability: np.ndarray, points: Attribution, credit_model: CreditModel
 ) -> pd.DataFrame:
     """PD -> score points -> band -> decision -> reason codes and positive factors, one row per
     applicant in order."""
-    pd_ = np.clip(default_probability.to_numpy(dtype="float64"), 1e-9, 1 - 1e-9)
+    probability = np.asarray(default_probability, dtype="float64")
+    pd_ = np.clip(probability, 1e-9, 1 - 1e-9)
     score = _to_points(np.log((1 - pd_) / pd_), credit_model.scaling).round().astype("int64")
     policy = credit_model.policy
     ordered = sorted(policy["bands"], key=lambda b: b["min_score"], reverse=True)
@@ -925,7 +997,7 @@ def score_applicants(
     decisions = np.array([policy["decisions"][b["name"]] for b in ordered])
     return pd.DataFrame(
         {
-            "pd": default_probability.to_numpy(dtype="float64"),
+            "pd": probability,
             "score": score,
             "band": pd.array(np.array([b["name"] for b in ordered])[band], dtype="str"),
             "decision": pd.array(decisions[band], dtype="str"),

@@ -11,10 +11,12 @@ of the book with the same function, so both sides are counted identically.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from optbinning import BinningProcess
+
+if TYPE_CHECKING:
+    from optbinning import BinningProcess
 
 PROFILE_COLUMNS = ("score", "band", "decision")
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantumfinance.columns import Columns
 from quantumfinance.contract import ApplicantContract, ContractError, contract_of_model
 from quantumfinance_serving.audit import input_hasher
 from quantumfinance_serving.model_uri import RegistryRef, parse_model_uri  # noqa: F401 - re-export
@@ -129,6 +130,17 @@ class FrameLayout:
             columns[name] = values if dtype is None else np.array(values, dtype=dtype)
         return pd.DataFrame(columns, columns=self.columns)
 
+    def arrays(self, records: list[dict[str, Any]]) -> Columns:
+        """The same applicants as one array per column, for the inference pipeline's own
+        input type (no DataFrame: its construction and column access were most of a
+        one-applicant request). Categories stay Python objects (None for missing); the
+        pipeline's first node types them exactly as it types the frame's strings."""
+        columns = {}
+        for name, dtype in self.dtypes.items():
+            values = [record[name] for record in records]
+            columns[name] = np.array(values, dtype=object if dtype is None else dtype)
+        return Columns(columns, len(records))
+
     def conform(self, applicants: pd.DataFrame) -> pd.DataFrame:
         """Any applicant frame -> the model's inputs, as the signature enforcement would give.
 
@@ -180,10 +192,11 @@ class PipelineFastPath:
         }
         self._layout = layout  # (logs.py keeps Node.run's per-call INFO line quiet)
 
-    def predict(self, applicants: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, applicants: pd.DataFrame | Columns) -> pd.DataFrame:
         """The signature's columns and dtypes (the pipeline's first node checks the values
-        against the contract, as in `predict`), then the nodes in the runner's order."""
-        data = self._layout.conform(applicants)
+        against the contract, as in `predict`), then the nodes in the runner's order.
+        ``Columns`` (from ``FrameLayout.arrays``) go in as they are."""
+        data = applicants if isinstance(applicants, Columns) else self._layout.conform(applicants)
         values: dict[str, Any] = {**self._artifacts, self._input_name: data}
         for node in self._nodes:
             values.update(node.run({name: values[name] for name in node.inputs}))
@@ -215,6 +228,13 @@ class LoadedModel:
         if self.fast_path is not None:
             return self.fast_path.predict(applicants)
         return self.pyfunc.predict(applicants)
+
+    def predict_records(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Score validated applicant dicts: as arrays on the fast path, else as the frame the
+        registered predict takes."""
+        if self.fast_path is not None:
+            return self.fast_path.predict(self.layout.arrays(records))
+        return self.pyfunc.predict(self.layout.frame(records))
 
     def plot_paths(self, prefix: str) -> dict[str, str]:
         """Title -> URL path of every plot this version carries, in REPORTING_PLOTS order."""
@@ -399,12 +419,12 @@ def load(uri: str, use_fast_path: bool) -> LoadedModel:
             _published_policy(pyfunc),
             plots.result(),
         )
-    sample = layout.frame(warmup_applicants(contract))
-    expected = pyfunc.predict(sample.copy())
+    sample = warmup_applicants(contract)
+    expected = pyfunc.predict(layout.frame(sample))
     if fast_path is not None:
         try:
             pd.testing.assert_frame_equal(
-                fast_path.predict(sample.copy()).reset_index(drop=True),
+                model.predict_records(sample).reset_index(drop=True),
                 expected.reset_index(drop=True),
             )
         except AssertionError as exc:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from quantumfinance_serving.audit import AuditError, AuditLog, audit_lineage
-from quantumfinance_serving.model_store import LoadedModel, applicants_frame
+from quantumfinance_serving.model_store import LoadedModel
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class MicroBatcher:
     def _score_and_audit(self, jobs: list[_Job]) -> list[Scored]:
         model = jobs[0].model  # one model per micro-batch (see _consume)
         applicants = [a for job in jobs for a in job.applicants]
-        frame = model.predict(applicants_frame(applicants, model.layout))
+        frame = model.predict_records(applicants)
         if len(frame) != len(applicants):
             raise RuntimeError(f"model returned {len(frame)} rows for {len(applicants)}")
         results = _results(frame)

@@ -143,12 +143,14 @@ def test_concurrent_single_requests_equal_predict(served, keys):
 
 
 def test_fast_path_is_on_and_predict_path_agrees(served):
-    """The served fast path equals the registered model's pyfunc predict on the same frame, row
-    for row and column for column (both shipped portfolios; both paths exercised)."""
+    """The served fast path equals the registered model's pyfunc predict, row for row and
+    column for column (both shipped portfolios; both paths exercised): on the applicants as
+    arrays (what the API scores) and on the same applicants as a frame."""
     model = served.client.app.state.store.get()
     assert model.fast_path is not None, "fast path fell back to predict"
     frame = pd.DataFrame(served.applicants, columns=list(served.contract.feature_names))
+    expected = model.pyfunc.predict(frame.copy()).reset_index(drop=True)
+    pd.testing.assert_frame_equal(model.predict_records(served.applicants), expected)
     pd.testing.assert_frame_equal(
-        model.fast_path.predict(frame.copy()).reset_index(drop=True),
-        model.pyfunc.predict(frame.copy()).reset_index(drop=True),
+        model.fast_path.predict(frame.copy()).reset_index(drop=True), expected
     )

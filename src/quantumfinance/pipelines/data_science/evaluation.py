@@ -11,11 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+
+# scipy.stats and scikit-learn are imported by the functions that fit or test: the Calibrator a
+# loaded model applies is plain numpy, and a server that loads the model never imports them.
 
 PD_FLOOR = 1e-6  # PDs are kept inside (0, 1) so that log-odds stay finite
 
@@ -37,6 +35,8 @@ def corrected_interval(values: Any, n_splits: int, level: float = 0.95) -> tuple
     Fold figures share training rows, so the plain standard error understates the noise; the
     correction inflates the variance by ``1/J + n_test/n_train`` (= ``1/(k-1)`` for k folds).
     """
+    from scipy import stats  # noqa: PLC0415 - see the module's imports
+
     x = np.asarray(values, dtype="float64")
     mean = float(x.mean())
     if len(x) < 2:
@@ -48,6 +48,8 @@ def corrected_interval(values: Any, n_splits: int, level: float = 0.95) -> tuple
 
 def mean_interval(values: Any, level: float = 0.95) -> tuple[float, float]:
     """Student-t interval of the mean of independent figures (e.g. one per CV repeat)."""
+    from scipy import stats  # noqa: PLC0415 - see the module's imports
+
     x = np.asarray(values, dtype="float64")
     mean = float(x.mean())
     if len(x) < 2:
@@ -82,6 +84,9 @@ class Calibrator:
 
 def fit_calibrator(method: str, raw_pd: Any, observed: Any) -> Calibrator:
     """Fit Platt scaling (logistic regression on the log-odds) or isotonic regression."""
+    from sklearn.isotonic import IsotonicRegression  # noqa: PLC0415 - see the module's imports
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - see the module's imports
+
     y = np.asarray(observed, dtype="int64")
     if method == "sigmoid":
         platt = LogisticRegression(C=1e6, max_iter=1000).fit(logit(raw_pd).reshape(-1, 1), y)
@@ -96,6 +101,12 @@ def fit_calibrator(method: str, raw_pd: Any, observed: Any) -> Calibrator:
 def calibration_figures(observed: Any, pd_: Any) -> dict[str, float]:
     """Calibration slope and intercept (logistic recalibration), calibration-in-the-large in
     percentage points (mean PD minus observed rate), Brier score and AUC."""
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - see the module's imports
+    from sklearn.metrics import (  # noqa: PLC0415 - see the module's imports
+        brier_score_loss,
+        roc_auc_score,
+    )
+
     y = np.asarray(observed, dtype="int64")
     p = np.asarray(pd_, dtype="float64")
     fit = LogisticRegression(C=1e6, max_iter=1000).fit(logit(p).reshape(-1, 1), y)
@@ -111,6 +122,8 @@ def cross_fitted_calibration(
     observed: np.ndarray, raw_pd: np.ndarray, method: str, n_splits: int, seed: int
 ) -> np.ndarray:
     """Calibrated out-of-fold PDs: each fold's calibrator fitted on the other folds' PDs only."""
+    from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415 - see the module's imports
+
     calibrated = np.empty_like(raw_pd, dtype="float64")
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
     for fit_idx, val_idx in folds.split(raw_pd.reshape(-1, 1), observed):
@@ -151,6 +164,8 @@ def paired_gain(
 def rank_auc(observed: np.ndarray, score: np.ndarray) -> float:
     """AUC as the Mann-Whitney statistic (ties count half): roc_auc_score's value without its
     per-call checks, for the bootstrap's thousand calls."""
+    from scipy import stats  # noqa: PLC0415 - see the module's imports
+
     ranks = stats.rankdata(score)
     bad = observed == 1
     n_bad = int(bad.sum())
@@ -162,6 +177,8 @@ def bootstrap_auc_difference(
     observed: Any, candidate_pd: Any, champion_pd: Any, n_boot: int, seed: int
 ) -> dict[str, float]:
     """Paired bootstrap of AUC(candidate) - AUC(champion) on the same rows: mean and 95 % range."""
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415 - see the module's imports
+
     y = np.asarray(observed, dtype="int64")
     a, b = np.asarray(candidate_pd, dtype="float64"), np.asarray(champion_pd, dtype="float64")
     rng = np.random.default_rng(seed)

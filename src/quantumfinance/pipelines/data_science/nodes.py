@@ -3,6 +3,10 @@
 Training nodes fit and evaluate; the inference nodes (``predict_default_probability``,
 ``characteristic_points``, ``score_applicants``) are the ONLY place where PD -> points -> band ->
 decision -> reason codes is computed. They are logged by kedro-mlflow as the model.
+
+scikit-learn and optbinning are imported by the training functions that use them: a loaded
+scorecard scores with numpy alone (WoE lookup, regression arrays), so a server never imports
+them (~2 s and ~2 s of its start -> ready on a 2-core box).
 """
 
 from __future__ import annotations
@@ -16,15 +20,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from scipy.special import expit
-from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
-from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from quantumfinance import stable_pickle
@@ -56,6 +51,7 @@ from .explain import (
 
 if TYPE_CHECKING:
     from optbinning import BinningProcess
+    from sklearn.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 CANDIDATES = ("scorecard", "challenger", "blend", "baseline")
@@ -119,12 +115,14 @@ class CreditModel:
     worst_points: dict[str, float] = field(default_factory=dict)
     probes: dict[str, np.ndarray] = field(default_factory=dict)  # values tried per characteristic
     best_probe: dict[str, int] = field(default_factory=dict)  # scorecard: index of the best bin
-    regression: Any = None  # the scorecard's fitted LogisticRegression: its last step, on WoE
+    # The scorecard's last step (its fitted LogisticRegression on the WoE) as its own arrays:
+    # (coef_, intercept_). What inference reads, without unpickling scikit-learn.
+    regression: tuple[np.ndarray, np.ndarray] | None = None
 
     # Pickled apart and unpickled on first use: the fitted optbinning objects (in the scorecard,
     # and in the estimator when the scorecard decides) are what reports and monitoring read, not
     # what a scorecard's inference needs (the WoE lookup and the regression). A loaded model
-    # that only scores never imports optbinning: ~2 s of a server's start -> ready.
+    # that only scores never imports optbinning (see the module doc).
     _DEFERRED = ("estimator", "scorecard")
 
     def __getstate__(self) -> dict[str, Any]:
@@ -146,12 +144,13 @@ class CreditModel:
         return self.__dict__[name]
 
 
-def _regression(credit_model: CreditModel) -> Any:
-    """The scorecard's fitted regression (from the scorecard itself in models packaged before
-    it was kept apart)."""
+def _regression(credit_model: CreditModel) -> tuple[np.ndarray, np.ndarray]:
+    """The scorecard regression's (coef_, intercept_) (from the scorecard itself in models
+    packaged before they were kept apart)."""
     if credit_model.regression is not None:
         return credit_model.regression
-    return credit_model.scorecard.named_steps["regression"]
+    regression = credit_model.scorecard.named_steps["regression"]
+    return regression.coef_, regression.intercept_
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -167,6 +166,8 @@ def _features(applicants: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFra
 
 def _sample(applicants: pd.DataFrame, max_rows: int | None, seed: int, target: str) -> pd.DataFrame:
     """A stratified sample of at most ``max_rows`` rows, so that fitting cost stays bounded."""
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - training only
+
     if not max_rows or len(applicants) <= max_rows:
         return applicants
     kept, _ = train_test_split(
@@ -233,6 +234,8 @@ def woe_lookup_from(scorecard: Pipeline, contract: ApplicantContract) -> dict[st
 
 def evaluate_predictions(target: Any, pd_: Any) -> dict[str, float]:
     """AUC, Gini, KS and Brier of predicted PDs against the observed default flag."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve  # noqa: PLC0415
+
     auc = roc_auc_score(target, pd_)
     fpr, tpr, _ = roc_curve(target, pd_)
     return {
@@ -249,7 +252,9 @@ def evaluate_predictions(target: Any, pd_: Any) -> dict[str, float]:
 def _scorecard_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
     """optbinning WoE binning followed by a logistic regression on the WoE values; its L2
     strength is tuned inside every fit by an inner CV on that fit's rows only (nested)."""
-    from optbinning import BinningProcess  # noqa: PLC0415 - training only (see CreditModel)
+    from optbinning import BinningProcess  # noqa: PLC0415 - training only (module doc)
+    from sklearn.linear_model import LogisticRegressionCV  # noqa: PLC0415
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
 
     woe = params["woe_binning"]
     binning = BinningProcess(
@@ -286,6 +291,11 @@ MONOTONE = {"ascending": 1, "descending": -1}  # default-rate trend -> constrain
 def _challenger_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
     """Gradient boosting with native categorical splits, constrained to the contract's monotone
     trends; its number of trees is tuned by early stopping on a slice of each fit's own rows."""
+    from sklearn.compose import ColumnTransformer  # noqa: PLC0415 - training only (module doc)
+    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import OrdinalEncoder  # noqa: PLC0415
+
     # Unknown or missing categories become NaN, which gradient boosting routes natively.
     encoder = OrdinalEncoder(
         handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
@@ -334,6 +344,12 @@ class Blend:
 
 def _baseline_candidate(params: dict[str, Any], contract: ApplicantContract) -> Pipeline:
     """One-hot categories + standardised numbers + logistic regression: the yardstick."""
+    from sklearn.compose import ColumnTransformer  # noqa: PLC0415 - training only (module doc)
+    from sklearn.impute import SimpleImputer  # noqa: PLC0415
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: PLC0415
+
     numeric = [contract.by_name[n] for n in contract.numeric_features]
     # Numbers the contract lets be missing get the median plus a was-missing indicator.
     with_missing = Pipeline(
@@ -371,6 +387,8 @@ def _fit(
     candidate: Pipeline, applicants: pd.DataFrame, contract: ApplicantContract, threads: int
 ) -> Pipeline:
     """Fit a clone of an unfitted candidate on applicants with their default flag."""
+    from sklearn.base import clone  # noqa: PLC0415 - training only (module doc)
+
     # OpenMP spin-waiting makes gradient boosting many times slower on small data and busy cores.
     with threadpool_limits(limits=threads):
         return clone(candidate).fit(
@@ -386,6 +404,8 @@ def cross_validate_candidates(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Repeated stratified k-fold CV of every candidate on the training split: figures per fold,
     and every repeat's out-of-fold PDs (for calibration). Tuning happens inside each fit."""
+    from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: PLC0415 - training only
+
     target, features = applicant_contract.target.name, applicant_contract.feature_names
     data = _sample(applicants_train, params["cv"]["max_rows"], params["seed"], target)
     cv = params["cv"]
@@ -499,6 +519,7 @@ def build_credit_model(
     """Package the chosen estimator, its calibration, the scorecard's bins (probe values for
     reasons) and the policy."""
     scorecard = fitted_candidates["scorecard"]
+    regression = scorecard.named_steps["regression"]
     lookup = woe_lookup_from(scorecard, applicant_contract)
     by_name = applicant_contract.by_name
     probes = {name: probe_values(lookup[name], by_name[name]) for name in lookup}
@@ -527,7 +548,7 @@ def build_credit_model(
         reason_texts={c.name: reason_texts_of(c) for c in applicant_contract.features},
         calibrator=calibrator,
         probes=probes,
-        regression=scorecard.named_steps["regression"],
+        regression=(regression.coef_, regression.intercept_),
     )
 
 
@@ -842,13 +863,13 @@ def _scorecard_pd(
 ) -> np.ndarray:
     """The scorecard's PD; its own last step on the WoE already assigned (no second binning)."""
     woe = assign_woe(credit_model, model_input) if woe is None else woe
-    regression = _regression(credit_model)
+    coef, intercept = _regression(credit_model)
     # What its predict_proba computes for two classes, on the same array (same bits), without
     # its per-call input validation (~1 ms a call): expit(X @ coef_.T + intercept_). The
     # product's rounding depends on the memory layout: column-major, as the frame
     # BinningProcess.transform returns is handed to it (a runner's copy of the matrix is not).
     woe = np.asfortranarray(woe, dtype="float64")
-    decision = woe @ regression.coef_.T + regression.intercept_
+    decision = woe @ coef.T + intercept
     return expit(decision[:, 0])
 
 
@@ -863,9 +884,9 @@ def _exact_score(credit_model: CreditModel, columns: dict[str, np.ndarray]) -> n
     """Unrounded score points of the calibrated PD of applicants given as column arrays (what
     the counterfactuals compare; no DataFrame unless the chosen estimator needs one)."""
     if credit_model.chosen in ("scorecard", "blend"):
-        regression = _regression(credit_model)
+        coef, intercept = _regression(credit_model)
         woe = np.column_stack([b.woe_of(columns[n]) for n, b in credit_model.woe_lookup.items()])
-        raw = sigmoid(woe @ regression.coef_[0] + regression.intercept_[0])
+        raw = sigmoid(woe @ coef[0] + intercept[0])
         if credit_model.chosen == "blend":
             blend = credit_model.estimator
             raw = Blend.combine(raw, challenger_pd(blend.challenger, columns), blend.weight)
@@ -892,7 +913,7 @@ def characteristic_points(
     # Additive: points lost against the best bin are exactly the counterfactual gain; Platt
     # scaling multiplies every scorecard point by its slope in the served score. The WoE
     # matrix's columns are the scorecard's characteristics, in its coefficients' order.
-    coefficients = _regression(credit_model).coef_[0]
+    coefficients = _regression(credit_model)[0][0]
     points = _to_points(
         np.asarray(applicant_woe, dtype="float64") * -coefficients, credit_model.scaling, False
     )

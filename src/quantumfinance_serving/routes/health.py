@@ -21,7 +21,7 @@ metrics_router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Status)
-def health() -> dict:
+async def health() -> dict:
     """200 while the process lives, model or not."""
     return {"status": "ok"}
 

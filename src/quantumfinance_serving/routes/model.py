@@ -54,7 +54,7 @@ def alias_sync(store: ModelStore) -> dict:
     response_model=ModelInfo,
     responses={401: {"model": ErrorMessage}, 503: {"model": ErrorMessage}},
 )
-def get_model(_: KeyId, store: StoreDep) -> dict:
+async def get_model(_: KeyId, store: StoreDep) -> dict:
     """The served model: name, registry version, alias, run id, training metrics and the
     applicant contract it carries (the fields /v1/score accepts)."""
     return model_info(store)
@@ -70,7 +70,7 @@ def get_model(_: KeyId, store: StoreDep) -> dict:
         503: {"model": ErrorMessage},
     },
 )
-def get_model_plot(name: str, _: KeyId, store: StoreDep) -> Response:
+async def get_model_plot(name: str, _: KeyId, store: StoreDep) -> Response:
     """One reporting plot (roc, ks, calibration, score_distribution) of the served model's run."""
     try:
         png = store.get().plot(name)

@@ -139,8 +139,10 @@ class CreditModel:
         deferred = self.__dict__.get("_deferred")
         if name not in self._DEFERRED or deferred is None:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        # Threads of a Dask worker share one model: two may load at once; both get equal
+        # objects and the last update wins (no lock on the scoring path).
         self.__dict__.update(stable_pickle.loads(deferred))
-        del self.__dict__["_deferred"]
+        self.__dict__.pop("_deferred", None)
         return self.__dict__[name]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 
@@ -59,7 +58,3 @@ class Columns:
     def to_frame(self) -> pd.DataFrame:
         """The same table as a DataFrame (for an estimator that wants one)."""
         return pd.DataFrame(self._arrays, columns=self.columns)
-
-    def to_numpy(self, name: str) -> np.ndarray:
-        """One column as a numpy array (text: objects, missing as NaN)."""
-        return np.asarray(self._arrays[name])

@@ -223,12 +223,6 @@ class LoadedModel:
         self.request_schema = request_schema(self.contract)
         self.input_hash = input_hasher(self.contract.feature_names)
 
-    def predict(self, applicants: pd.DataFrame) -> pd.DataFrame:
-        """Score applicants with the fast path when it is on, else the registered predict."""
-        if self.fast_path is not None:
-            return self.fast_path.predict(applicants)
-        return self.pyfunc.predict(applicants)
-
     def predict_records(self, records: list[dict[str, Any]]) -> pd.DataFrame:
         """Score validated applicant dicts: as arrays on the fast path, else as the frame the
         registered predict takes."""

@@ -654,6 +654,8 @@ def model_metrics(
     """Flat metrics: CV figures with intervals per candidate, test figures per candidate, the
     chosen model's CV figures, its out-of-fold calibration and its served (calibrated) test
     figures, and the train-vs-test score PSI (the gate's stability check)."""
+    from quantumfinance.pipelines.reporting.nodes import score_psi  # noqa: PLC0415 - training
+
     metrics = _cv_figures(cv_results, params["cv"]["n_splits"])
     for name, row in test_results.set_index("model").iterrows():
         metrics.update({f"test_{m}_{name}": float(row[m]) for m in METRICS})
@@ -667,8 +669,6 @@ def model_metrics(
     test_calibration = calibration_figures(observed, served)
     metrics["test_calibration_slope"] = test_calibration["calibration_slope"]
     metrics["test_citl_points"] = test_calibration["citl_points"]
-    from quantumfinance.pipelines.reporting.nodes import score_psi  # noqa: PLC0415 - training
-
     metrics["score_psi"] = score_psi(
         scored_train["score"], scored_test["score"], params["psi_buckets"]
     )

@@ -1,0 +1,7 @@
+"""The scoring runtime: a fitted credit model as plain arrays, and the one place that scores.
+
+Ground floor of the house (ARCHITECTURE.md): numpy and pyarrow only -- no Kedro, MLflow,
+optbinning, scikit-learn or per-call pandas on the scoring path. data_science builds the arrays
+from the fitted candidates and proves them equal; the logged inference pipeline, the API and
+every Dask partition call this package, and nobody else re-implements scoring.
+"""

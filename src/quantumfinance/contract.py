@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -32,6 +31,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from quantumfinance.scoring.check import value_problem
 
 # Column names as the model, the API and parquet see them: snake_case.
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=64)]
@@ -183,25 +184,17 @@ class Characteristic(_Strict):
             label=self.title, description=self.description or self.title, suffix=suffix
         )
 
-    def problem(self, value: Any) -> str | None:  # noqa: PLR0911 - one return per rule
-        """Why one value breaks this characteristic, or None: the rule every consumer applies."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None if self.nullable else "is missing"
-        if self.is_categorical:
-            if isinstance(value, str) and value in self.categories:
-                return None
-            return f"{value!r} is not one of the allowed categories"
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-            return f"{value!r} is not a number"
-        if not math.isfinite(value):
-            return f"{value!r} is not a finite number"
-        if self.type == "integer" and float(value) != int(value):
-            return f"{value!r} is not a whole number"
-        if value < self.minimum:
-            return f"{value!r} is below the minimum {_number(self.minimum)}"
-        if value > self.maximum:
-            return f"{value!r} is above the maximum {_number(self.maximum)}"
-        return None
+    def problem(self, value: Any) -> str | None:
+        """Why one value breaks this characteristic, or None: the scoring runtime's rule, the
+        one every consumer applies."""
+        return value_problem(
+            value,
+            categories=self.categories if self.is_categorical else None,
+            nullable=self.nullable,
+            integer=self.type == "integer",
+            minimum=self.minimum,
+            maximum=self.maximum,
+        )
 
 
 class ApplicantContract(_Strict):
@@ -417,10 +410,16 @@ class ApplicantContractDataset(AbstractDataset[ApplicantContract, ApplicantContr
         return {"filepath": str(self._filepath)}
 
 
-def contract_of_model(pyfunc_model: Any, artifact: str = "applicant_contract") -> ApplicantContract:
-    """The contract a logged credit model carries (an artifact of its inference pipeline)."""
+def contract_of_model(pyfunc_model: Any, artifact: str = "scoring_model") -> ApplicantContract:
+    """The contract a logged credit model carries (inside its inference pipeline's scoring
+    model artifact)."""
     catalog = pyfunc_model.unwrap_python_model().loaded_catalog
-    contract = catalog.load(artifact)
-    if not isinstance(contract, ApplicantContract):
-        raise ContractError(f"the model's {artifact!r} artifact is not an applicant contract")
-    return contract
+    return contract_of_scoring_model(catalog.load(artifact))
+
+
+def contract_of_scoring_model(scoring_model: Any) -> ApplicantContract:
+    """The contract a scoring runtime model was trained on."""
+    data = getattr(scoring_model, "contract", None)
+    if not isinstance(data, dict):
+        raise ContractError("the model carries no applicant contract")
+    return ApplicantContract.from_dict(data, origin="the model's applicant contract")

@@ -10,7 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from quantumfinance.columns import frame_columns
 from quantumfinance.contract import ApplicantContract
+from quantumfinance.scoring import ScoringModel, inspect
 
 EPSILON = 1e-6  # floor for empty PSI buckets so that ln() stays finite
 TARGET_COLUMN = "observed_default"  # the contract's target, 1 = bad, in every outcome table
@@ -148,12 +150,22 @@ def _status(psi: float, bands: dict[str, float]) -> str:
     return "stable" if psi < bands["monitor"] else "monitor" if psi < bands["shift"] else "shift"
 
 
+def model_bins(scoring_model: ScoringModel, applicants: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard bin (optbinning's index) of every applicant's value of each characteristic,
+    as the scoring runtime assigns it; rows that break the contract are left out."""
+    inspection = inspect(scoring_model, frame_columns(applicants, scoring_model.feature_names))
+    slots = inspection.checked.slots[inspection.ok]
+    return pd.DataFrame(
+        {f.name: f.bin_index[slots[:, j]] for j, f in enumerate(scoring_model.features)}
+    )
+
+
 def population_stability(
     scored_train: pd.DataFrame,
     scored_test: pd.DataFrame,
     applicants_train: pd.DataFrame,
     applicants_test: pd.DataFrame,
-    credit_model: Any,
+    scoring_model: ScoringModel,
     psi: dict[str, Any],
 ) -> pd.DataFrame:
     """PSI train vs test for the score (train-decile buckets) and each characteristic (WoE bins)."""
@@ -163,11 +175,9 @@ def population_stability(
             "psi": score_psi(scored_train["score"], scored_test["score"], psi["score_buckets"]),
         }
     ]
-    binning = credit_model.scorecard.named_steps["woe"]
-    features = list(credit_model.features)
-    train_bins = binning.transform(applicants_train[features], metric="indices")
-    test_bins = binning.transform(applicants_test[features], metric="indices")
-    for name in features:
+    train_bins = model_bins(scoring_model, applicants_train)
+    test_bins = model_bins(scoring_model, applicants_test)
+    for name in scoring_model.feature_names:
         rows.append(
             {
                 "variable": name,

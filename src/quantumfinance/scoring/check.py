@@ -1,0 +1,223 @@
+"""The contract check: applicants' columns -> slots and numbers, or the failing rows by field.
+
+One rule for every consumer (``value_problem``; the contract's ``Characteristic.problem`` calls
+it too), applied vectorised: per column a few numpy operations whatever the row count. Text is
+compared as text: a category is valid only as one of the contract's strings ("01" is not 1).
+Columns may be numpy arrays, lists, or pyarrow arrays (a parquet record batch's columns).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from quantumfinance.scoring.model import Feature, ScoringModel
+
+MAX_PROBLEMS = 20  # failures named per call; the total is always counted
+SMALL = 64  # rows up to which a dict lookup per value beats Arrow's per-call cost
+
+
+class ApplicantsError(ValueError):
+    """Applicants break the model's contract: ``problems`` lists (row, field, problem)."""
+
+    def __init__(self, problems: list[tuple[int, str, str]], total: int) -> None:
+        self.problems, self.total = problems, total
+        lines = [f"row {row}, field {name}: {problem}" for row, name, problem in problems]
+        more = f"\n... and {total - len(problems)} more" if total > len(problems) else ""
+        super().__init__(
+            "applicants do not match the model's contract:\n" + "\n".join(lines) + more
+        )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def value_problem(  # noqa: PLR0911 - one return per rule
+    value: Any,
+    *,
+    categories: tuple[str, ...] | None,
+    nullable: bool,
+    integer: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> str | None:
+    """Why one value breaks a characteristic, or None: THE rule (``categories`` None: numeric)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None if nullable else "is missing"
+    if categories is not None:
+        if isinstance(value, str) and value in categories:
+            return None
+        return f"{_shown(value)} is not one of the allowed categories"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return f"{_shown(value)} is not a number"
+    if not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if integer and float(value) != int(value):
+        return f"{value!r} is not a whole number"
+    if minimum is not None and value < minimum:
+        return f"{value!r} is below the minimum {_number(minimum)}"
+    if maximum is not None and value > maximum:
+        return f"{value!r} is above the maximum {_number(maximum)}"
+    return None
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A bad value as a message shows it: its repr, cut short (a caller's input is not echoed
+    back at length)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def feature_problem(feature: Feature, value: Any) -> str | None:
+    """``value_problem`` for one of the model's features."""
+    return value_problem(
+        value,
+        categories=feature.categories if feature.categorical else None,
+        nullable=feature.nullable,
+        integer=feature.integer,
+        minimum=feature.minimum,
+        maximum=feature.maximum,
+    )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Applicants that passed the check: each one's slot and number per characteristic."""
+
+    slots: np.ndarray  # rows x features, int64: the slot of each value
+    numbers: np.ndarray  # rows x features, float64: numeric values (NaN: missing/categorical)
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def take(self, rows: np.ndarray) -> Checked:
+        return Checked(self.slots[rows], self.numbers[rows])
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The check of every row: what passed, and the failures (the first few named)."""
+
+    checked: Checked  # all rows (a failing row's slot is meaningless)
+    ok: np.ndarray  # bool per row
+    problems: list[tuple[int, str, str]]  # (row, field, problem), at most MAX_PROBLEMS
+    failed: int  # failing values in all
+    failed_fields: dict[str, int]  # failing values per field
+
+
+def _raw(values: Any, row: int) -> Any:
+    value = values[row]
+    if isinstance(value, pa.Scalar):
+        return value.as_py()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _categorical(feature: Feature, values: Any, lookup: dict[str, int]) -> tuple[np.ndarray, ...]:
+    """Slot and validity of each value of a categorical column."""
+    if isinstance(values, pa.ChunkedArray | pa.Array) and len(values) > SMALL:
+        if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+            values = values.to_pylist()  # numbers in a text column: judged one by one below
+        else:
+            codes = pc.index_in(values, value_set=pa.array(feature.categories, pa.string()))
+            missing = values.is_null().to_numpy(zero_copy_only=False)
+            code = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+            return _category_slots(feature, code, missing)
+    items = values.tolist() if isinstance(values, np.ndarray | pa.Array) else list(values)
+    if len(items) > SMALL:
+        try:
+            return _categorical(feature, pa.array(items, pa.string()), lookup)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # not all text: the per-value path names each bad one
+    missing = np.fromiter(
+        (v is None or (isinstance(v, float) and math.isnan(v)) for v in items), bool, len(items)
+    )
+    code = np.fromiter(
+        (lookup.get(v, -1) if isinstance(v, str) else -1 for v in items), "int64", len(items)
+    )
+    return _category_slots(feature, code, missing)
+
+
+def _category_slots(feature: Feature, code: np.ndarray, missing: np.ndarray) -> tuple:
+    slots = np.where(code >= 0, code, np.where(missing, feature.missing_slot, feature.other_slot))
+    ok = (code >= 0) | (missing & feature.nullable)
+    return slots, np.full(len(code), np.nan), ok
+
+
+def _numeric(feature: Feature, values: Any) -> tuple[np.ndarray, ...]:
+    """Slot, number and validity of each value of a numeric column."""
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        values = values.to_numpy(zero_copy_only=False)
+    array = values if isinstance(values, np.ndarray) else np.array(values, dtype=object)
+    if array.dtype.kind in "iuf":
+        numbers, is_number = array.astype("float64"), True
+    else:  # objects (a JSON body's values): only int and float (not bool) are numbers
+        items = array.tolist()
+        kinds = [isinstance(v, int | float) and not isinstance(v, bool) for v in items]
+        is_number = np.array(kinds, dtype=bool)
+        numbers = np.array([v if k else np.nan for v, k in zip(items, kinds, strict=True)], float)
+        is_number |= np.array([v is None for v in items], dtype=bool)  # missing: judged below
+    missing = np.isnan(numbers) & is_number
+    with np.errstate(invalid="ignore"):
+        ok = (
+            is_number
+            & np.isfinite(numbers)
+            & (numbers >= feature.minimum)
+            & (numbers <= feature.maximum)
+        )
+        if feature.integer:
+            ok &= numbers == np.floor(numbers)
+    ok |= missing & feature.nullable
+    slots = np.searchsorted(feature.edges, numbers, side="right")
+    slots[missing] = feature.missing_slot
+    return slots, np.where(missing, np.nan, numbers), ok
+
+
+def inspect(model: ScoringModel, columns: Mapping[str, Any]) -> Inspection:
+    """Check every value of every characteristic; name the first failures (row, field, why)."""
+    absent = [f.name for f in model.features if f.name not in columns]
+    if absent:
+        raise ApplicantsError([(0, name, "column is missing") for name in absent][:MAX_PROBLEMS],
+                              len(absent))  # fmt: skip
+    rows = len(columns[model.features[0].name])
+    slots = np.empty((rows, len(model.features)), dtype="int64")
+    numbers = np.empty((rows, len(model.features)), dtype="float64")
+    ok = np.ones(rows, dtype=bool)
+    problems: list[tuple[int, str, str]] = []
+    failed_fields: dict[str, int] = {}
+    lookup = model.layout["lookup"]
+    for j, feature in enumerate(model.features):
+        values = columns[feature.name]
+        if len(values) != rows:
+            raise ApplicantsError(
+                [(0, feature.name, f"has {len(values)} values for {rows} rows")], 1
+            )
+        if feature.categorical:
+            slots[:, j], numbers[:, j], good = _categorical(feature, values, lookup[feature.name])
+        else:
+            slots[:, j], numbers[:, j], good = _numeric(feature, values)
+        if not good.all():
+            bad = np.flatnonzero(~good)
+            failed_fields[feature.name] = len(bad)
+            ok[bad] = False
+            for row in bad[: MAX_PROBLEMS - len(problems)].tolist():
+                problem = feature_problem(feature, _raw(values, row)) or "is not valid"
+                problems.append((row, feature.name, problem))
+    problems.sort()
+    return Inspection(
+        Checked(slots, numbers), ok, problems, sum(failed_fields.values()), failed_fields
+    )
+
+
+def check(model: ScoringModel, columns: Mapping[str, Any]) -> Checked:
+    """The applicants checked; ApplicantsError naming the first failures if any row fails."""
+    inspection = inspect(model, columns)
+    if inspection.failed:
+        raise ApplicantsError(inspection.problems, inspection.failed)
+    return inspection.checked

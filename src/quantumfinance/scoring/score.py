@@ -1,0 +1,204 @@
+"""Checked applicants -> PD -> points -> band -> decision -> reasons and positive factors.
+
+One attribution serves both lists: each characteristic's *points against the reference
+applicant* -- the applicant's score minus the score they would get with that one characteristic
+set as in the development sample (its slots' values weighted by their shares), all else
+unchanged. A characteristic below the reference can be a reason (points lost), one above it a
+positive factor (points gained), never both. For a scorecard (or the linear baseline) with Platt
+calibration this is exact arithmetic on the slots' log-odds terms; for trees, a blend or
+isotonic calibration the same question is asked of the model with the slots' probe values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from quantumfinance.scoring.check import Checked
+from quantumfinance.scoring.model import ScoringModel
+
+PD_FLOOR = 1e-6  # raw and calibrated PDs are kept inside (0, 1) so log-odds stay finite
+SCORE_PD_CLIP = 1e-9  # the PD's log-odds in score points
+CHUNK_ROWS = 2048  # applicants per counterfactual evaluation: bounded memory on a large book
+
+REASON_ITEM = pa.struct([("code", pa.string()), ("text", pa.string()), ("points", pa.float64())])
+
+
+def logit(pd_: np.ndarray) -> np.ndarray:
+    p = np.clip(pd_, PD_FLOOR, 1 - PD_FLOOR)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One row per applicant, in order; reasons and positive factors as Arrow list columns."""
+
+    pd: np.ndarray
+    score: np.ndarray
+    band: np.ndarray  # index into the policy's bands
+    reason_codes: pa.ListArray
+    positive_factors: pa.ListArray
+    slots: np.ndarray  # rows x features (monitoring profiles count them)
+
+    def __len__(self) -> int:
+        return len(self.pd)
+
+
+def _additive_logit(model: ScoringModel, checked: Checked) -> np.ndarray:
+    """The linear model's log-odds of default: intercept + slot terms (+ slope x number)."""
+    layout = model.layout
+    terms = layout["term"][checked.slots + layout["offsets"]]
+    logit_ = terms.sum(axis=1) + model.intercept
+    if layout["slopes"].any():
+        logit_ += np.nan_to_num(checked.numbers) @ layout["slopes"]
+    return logit_
+
+
+def _tree_logit(model: ScoringModel, checked: Checked) -> np.ndarray:
+    return model.trees.raw_score_slots(model.features, checked.slots, checked.numbers)
+
+
+def raw_pd(model: ScoringModel, checked: Checked) -> np.ndarray:
+    """The deciding candidate's PD before calibration."""
+    if model.kind in ("scorecard", "baseline"):
+        return sigmoid(_additive_logit(model, checked))
+    trees = sigmoid(_tree_logit(model, checked))
+    if model.kind == "challenger":
+        return trees
+    w = model.blend_weight  # on the log-odds of the parts' PDs, as the blend was evaluated
+    scorecard = sigmoid(_additive_logit(model, checked))
+    return sigmoid(w * logit(scorecard) + (1 - w) * logit(trees))
+
+
+def calibrated_pd(model: ScoringModel, checked: Checked) -> np.ndarray:
+    """The PD the decision uses."""
+    raw = raw_pd(model, checked)
+    c = model.calibration
+    if c.method == "isotonic":
+        return np.clip(np.interp(raw, c.x, c.y), PD_FLOOR, 1 - PD_FLOOR)
+    return sigmoid(c.slope * logit(raw) + c.intercept)
+
+
+def exact_points(model: ScoringModel, pd_: np.ndarray) -> np.ndarray:
+    """THE mapping from PD to (unrounded) score points: offset + factor * ln(odds good:bad)."""
+    p = np.clip(pd_, SCORE_PD_CLIP, 1 - SCORE_PD_CLIP)
+    return model.policy.points(np.log((1 - p) / p))
+
+
+def attribution(model: ScoringModel, checked: Checked, own: np.ndarray) -> np.ndarray:
+    """Points against the reference applicant, rows x characteristics (see the module doc)."""
+    layout = model.layout
+    if model.additive:
+        terms = layout["term"][checked.slots + layout["offsets"]]
+        terms = terms + np.nan_to_num(checked.numbers) * layout["slopes"]
+        scale = -model.policy.factor * model.calibration.slope  # points per log-odds of default
+        return scale * (terms - _reference_terms(model))
+    return np.concatenate(
+        [
+            _counterfactual(model, checked.take(slice(s, s + CHUNK_ROWS)), own[s : s + CHUNK_ROWS])
+            for s in range(0, max(len(checked), 1), CHUNK_ROWS)
+        ]
+    )[: len(checked)]
+
+
+def _reference_terms(model: ScoringModel) -> np.ndarray:
+    """Each characteristic's development-weighted mean log-odds term (cached per model)."""
+    cache = model.layout
+    if "reference" not in cache:
+        cache["reference"] = np.array(
+            [
+                float(f.weight @ (f.term + f.slope * np.nan_to_num(_probe_numbers(f))))
+                for f in model.features
+            ]
+        )
+    return cache["reference"]
+
+
+def _probe_numbers(feature) -> np.ndarray:
+    if feature.categorical:
+        return np.full(feature.slots, np.nan)
+    return np.array([np.nan if v is None else v for v in feature.probe], dtype="float64")
+
+
+def _counterfactual(model: ScoringModel, chunk: Checked, own: np.ndarray) -> np.ndarray:
+    """Score every applicant with each characteristic set to each of its weighted slots."""
+    n, d = chunk.slots.shape
+    out = np.empty((n, d))
+    for j, feature in enumerate(model.features):
+        used = np.flatnonzero(feature.weight > 0)
+        slots = np.tile(chunk.slots, (len(used), 1))
+        numbers = np.tile(chunk.numbers, (len(used), 1))
+        slots[:, j] = np.repeat(used, n)
+        numbers[:, j] = np.repeat(_probe_numbers(feature)[used], n)
+        points = exact_points(model, calibrated_pd(model, Checked(slots, numbers)))
+        reference = feature.weight[used] @ points.reshape(len(used), n)
+        out[:, j] = own - reference
+    return out
+
+
+def _ranked_lists(
+    points: np.ndarray,
+    limit: int,
+    floor: float,
+    codes: pa.Array,
+    texts: pa.Array,
+    slots: np.ndarray,
+) -> pa.ListArray:
+    """Per applicant, up to ``limit`` characteristics whose points exceed ``floor``, largest
+    first, as an Arrow list of {code, text, points}. Texts are the model's, per slot: Arrow
+    takes them by index (no Python string per item)."""
+    n = len(points)
+    order = np.argsort(-points, axis=1, kind="stable")[:, :limit]
+    top = np.take_along_axis(points, order, axis=1)
+    keep = top > floor  # a prefix of each row (descending)
+    counts = keep.sum(axis=1)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    columns = order[keep]
+    item_slots = np.take_along_axis(slots, order, axis=1)[keep]
+    items = pa.StructArray.from_arrays(
+        [codes.take(columns), texts.take(item_slots), pa.array(np.round(top[keep], 1))],
+        fields=list(REASON_ITEM),
+    )
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items)
+
+
+def score(model: ScoringModel, checked: Checked) -> Scored:
+    """Score checked applicants (see ``check``): PD, points, band, decision index, reasons."""
+    pd_ = calibrated_pd(model, checked)
+    exact = exact_points(model, pd_)
+    score_ = exact.round().astype("int64")
+    policy = model.policy
+    band = np.searchsorted(-np.asarray(policy.min_scores), -score_, side="right") - 1
+    band = np.clip(band, 0, len(policy.bands) - 1)  # below every band: the last one
+    points = attribution(model, checked, exact)
+    layout = model.layout
+    global_slots = checked.slots + layout["offsets"]
+    return Scored(
+        pd=pd_,
+        score=score_,
+        band=band,
+        reason_codes=_ranked_lists(
+            -points,
+            policy.max_reasons,
+            policy.min_points_lost,
+            layout["codes"],
+            layout["adverse"],
+            global_slots,
+        ),
+        positive_factors=_ranked_lists(
+            points,
+            policy.max_positive_factors,
+            policy.min_points_gained,
+            layout["codes"],
+            layout["favourable"],
+            global_slots,
+        ),
+        slots=checked.slots,
+    )

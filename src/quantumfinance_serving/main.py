@@ -100,7 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = ModelStore(
         settings.model_uri,
         settings.reload_interval_seconds,
-        settings.fast_path,
         on_reload_failure=metrics.reload_failures.inc,
     )
     metrics.watch(store)

@@ -52,10 +52,9 @@ class ServingMetrics:
         """Export the store's state (read at each scrape) with this registry."""
         self.registry.register(ModelCollector(store))
 
-    def count_decisions(self, results: list[dict]) -> None:
+    def count_decisions(self, bands: list[str], decisions: list[str]) -> None:
         counts: dict[tuple[str, str], int] = {}
-        for result in results:
-            key = (result["band"], result["decision"])
+        for key in zip(bands, decisions, strict=True):
             counts[key] = counts.get(key, 0) + 1
         for (band, decision), n in counts.items():
             self.decisions.labels(band, decision).inc(n)

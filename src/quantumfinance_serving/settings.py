@@ -78,7 +78,6 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="serve /metrics on this port (no key); unset: needs a key"
     )
-    fast_path: bool = Field(True, description="run the inference nodes directly (parity-tested)")
     host: str = Field("127.0.0.1", description="address to bind")
     port: int = Field(8000, ge=1, le=65535, description="port to bind")
     workers: int = Field(1, ge=1, description="uvicorn worker processes")

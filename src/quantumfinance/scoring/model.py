@@ -77,6 +77,11 @@ class Feature(_Immutable):
         return self.slots - 1
 
     @property
+    def edges_list(self) -> list[float]:
+        """The edges as Python floats (bisection of a single value)."""
+        return self.__dict__.setdefault("_edges_list", self.edges.tolist())
+
+    @property
     def other_slot(self) -> int:
         """Categorical: the slot of a value the contract does not list."""
         return len(self.categories)
@@ -185,6 +190,12 @@ class ScoringModel(_Immutable):
                 offsets=offsets,
                 term=np.concatenate([f.term for f in self.features]),
                 slopes=np.array([f.slope for f in self.features]),
+                has_slopes=any(f.slope for f in self.features),
+                # -min_score, ascending: a score's band is found by one searchsorted
+                band_floors=-np.asarray(self.policy.min_scores),
+                codes_list=[f.code for f in self.features],
+                adverse_list=[t for f in self.features for t in f.adverse],
+                favourable_list=[t for f in self.features for t in f.favourable],
                 weight=np.concatenate([f.weight for f in self.features]),
                 adverse=pa.array([t for f in self.features for t in f.adverse], pa.string()),
                 favourable=pa.array([t for f in self.features for t in f.favourable], pa.string()),

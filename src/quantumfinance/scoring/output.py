@@ -6,10 +6,12 @@ Arrow list columns (a parquet writer takes them as they are).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from quantumfinance.scoring.model import ScoringModel
 from quantumfinance.scoring.score import Scored
@@ -39,6 +41,60 @@ def output_table(model: ScoringModel, scored: Scored) -> pa.Table:
 def output_rows(model: ScoringModel, scored: Scored) -> list[dict[str, Any]]:
     """One plain dict per applicant (what a JSON response lists)."""
     return output_table(model, scored).to_pylist()
+
+
+def _json_text(texts: list[str]) -> pa.Array:
+    return pa.array([json.dumps(t, ensure_ascii=False) for t in texts], pa.string())
+
+
+def _json_lists(lists: pa.ListArray, prefixes: pa.Array, slots: np.ndarray) -> pa.Array:
+    """Each applicant's reason list as JSON text: items' `{"code":..,"text":..,"points":` are
+    pre-rendered per slot, their points formatted by Arrow (shortest round-trip digits)."""
+    items = lists.values
+    points = pc.cast(items.field("points"), pa.string())
+    rendered = pc.binary_join_element_wise(prefixes.take(slots), points, "}", "")
+    joined = pc.binary_join(pa.ListArray.from_arrays(lists.offsets, rendered), ",")
+    return pc.binary_join_element_wise("[", joined, "]", "")
+
+
+def output_json(model: ScoringModel, scored: Scored) -> pa.Array:
+    """One JSON object per applicant (the API's results), built by Arrow's string kernels from
+    pre-rendered pieces: no Python object per applicant or per reason."""
+    cache = model.layout
+    if "json" not in cache:
+        cache["json"] = {
+            kind: pa.array(
+                [
+                    f'{{"code":{json.dumps(f.code)},"text":{json.dumps(t, ensure_ascii=False)},'
+                    '"points":'
+                    for f in model.features
+                    for t in getattr(f, kind)
+                ],
+                pa.string(),
+            )
+            for kind in ("adverse", "favourable")
+        } | {
+            "band": _json_text(list(model.policy.bands)),
+            "decision": _json_text(list(model.policy.decisions)),
+        }
+    pieces = cache["json"]
+    index = pa.array(scored.band)
+    return pc.binary_join_element_wise(
+        '{"pd":',
+        pc.cast(pa.array(scored.pd), pa.string()),
+        ',"score":',
+        pc.cast(pa.array(scored.score), pa.string()),
+        ',"band":',
+        pieces["band"].take(index),
+        ',"decision":',
+        pieces["decision"].take(index),
+        ',"reason_codes":',
+        _json_lists(scored.reason_codes, pieces["adverse"], scored.reason_slots),
+        ',"positive_factors":',
+        _json_lists(scored.positive_factors, pieces["favourable"], scored.factor_slots),
+        "}",
+        "",
+    )
 
 
 def decisions(model: ScoringModel, scored: Scored) -> np.ndarray:

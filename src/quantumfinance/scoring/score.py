@@ -24,6 +24,8 @@ SCORE_PD_CLIP = 1e-9  # the PD's log-odds in score points
 CHUNK_ROWS = 2048  # applicants per counterfactual evaluation: bounded memory on a large book
 
 REASON_ITEM = pa.struct([("code", pa.string()), ("text", pa.string()), ("points", pa.float64())])
+REASON_FIELDS = list(REASON_ITEM)
+SMALL_ITEMS = 256  # reason items up to which Python lists beat Arrow's take
 
 
 def logit(pd_: np.ndarray) -> np.ndarray:
@@ -45,29 +47,36 @@ class Scored:
     reason_codes: pa.ListArray
     positive_factors: pa.ListArray
     slots: np.ndarray  # rows x features (monitoring profiles count them)
+    reason_slots: np.ndarray  # the global slot of each reason item (its pre-rendered text)
+    factor_slots: np.ndarray
 
     def __len__(self) -> int:
         return len(self.pd)
 
 
-def _additive_logit(model: ScoringModel, checked: Checked) -> np.ndarray:
-    """The linear model's log-odds of default: intercept + slot terms (+ slope x number)."""
+def _additive_terms(model: ScoringModel, checked: Checked) -> np.ndarray:
+    """Each applicant's log-odds term per characteristic (slot term, + slope x number)."""
     layout = model.layout
     terms = layout["term"][checked.slots + layout["offsets"]]
-    logit_ = terms.sum(axis=1) + model.intercept
-    if layout["slopes"].any():
-        logit_ += np.nan_to_num(checked.numbers) @ layout["slopes"]
-    return logit_
+    if layout["has_slopes"]:
+        terms += np.where(np.isnan(checked.numbers), 0.0, checked.numbers) * layout["slopes"]
+    return terms
+
+
+def _additive_logit(model: ScoringModel, checked: Checked, terms: np.ndarray | None = None):
+    """The linear model's log-odds of default: intercept + the terms."""
+    terms = _additive_terms(model, checked) if terms is None else terms
+    return terms.sum(axis=1) + model.intercept
 
 
 def _tree_logit(model: ScoringModel, checked: Checked) -> np.ndarray:
     return model.trees.raw_score_slots(model.features, checked.slots, checked.numbers)
 
 
-def raw_pd(model: ScoringModel, checked: Checked) -> np.ndarray:
+def raw_pd(model: ScoringModel, checked: Checked, terms: np.ndarray | None = None) -> np.ndarray:
     """The deciding candidate's PD before calibration."""
     if model.kind in ("scorecard", "baseline"):
-        return sigmoid(_additive_logit(model, checked))
+        return sigmoid(_additive_logit(model, checked, terms))
     trees = sigmoid(_tree_logit(model, checked))
     if model.kind == "challenger":
         return trees
@@ -76,9 +85,9 @@ def raw_pd(model: ScoringModel, checked: Checked) -> np.ndarray:
     return sigmoid(w * logit(scorecard) + (1 - w) * logit(trees))
 
 
-def calibrated_pd(model: ScoringModel, checked: Checked) -> np.ndarray:
+def calibrated_pd(model: ScoringModel, checked: Checked, terms: np.ndarray | None = None):
     """The PD the decision uses."""
-    raw = raw_pd(model, checked)
+    raw = raw_pd(model, checked, terms)
     c = model.calibration
     if c.method == "isotonic":
         return np.clip(np.interp(raw, c.x, c.y), PD_FLOOR, 1 - PD_FLOOR)
@@ -91,12 +100,12 @@ def exact_points(model: ScoringModel, pd_: np.ndarray) -> np.ndarray:
     return model.policy.points(np.log((1 - p) / p))
 
 
-def attribution(model: ScoringModel, checked: Checked, own: np.ndarray) -> np.ndarray:
+def attribution(
+    model: ScoringModel, checked: Checked, own: np.ndarray, terms: np.ndarray | None = None
+) -> np.ndarray:
     """Points against the reference applicant, rows x characteristics (see the module doc)."""
-    layout = model.layout
     if model.additive:
-        terms = layout["term"][checked.slots + layout["offsets"]]
-        terms = terms + np.nan_to_num(checked.numbers) * layout["slopes"]
+        terms = _additive_terms(model, checked) if terms is None else terms
         scale = -model.policy.factor * model.calibration.slope  # points per log-odds of default
         return scale * (terms - _reference_terms(model))
     return np.concatenate(
@@ -143,62 +152,65 @@ def _counterfactual(model: ScoringModel, chunk: Checked, own: np.ndarray) -> np.
 
 
 def _ranked_lists(
-    points: np.ndarray,
-    limit: int,
-    floor: float,
-    codes: pa.Array,
-    texts: pa.Array,
-    slots: np.ndarray,
-) -> pa.ListArray:
+    points: np.ndarray, limit: int, floor: float, layout: dict, texts: str, slots: np.ndarray
+) -> tuple[pa.ListArray, np.ndarray]:
     """Per applicant, up to ``limit`` characteristics whose points exceed ``floor``, largest
-    first, as an Arrow list of {code, text, points}. Texts are the model's, per slot: Arrow
-    takes them by index (no Python string per item)."""
+    first, as an Arrow list of {code, text, points}. Texts are the model's, per slot: taken by
+    index (Arrow's take for a batch; a list lookup for a few items)."""
     n = len(points)
     order = np.argsort(-points, axis=1, kind="stable")[:, :limit]
-    top = np.take_along_axis(points, order, axis=1)
+    rows = np.arange(n)[:, None]
+    top = points[rows, order]
     keep = top > floor  # a prefix of each row (descending)
     counts = keep.sum(axis=1)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
     columns = order[keep]
-    item_slots = np.take_along_axis(slots, order, axis=1)[keep]
+    item_slots = slots[rows, order][keep]
+    if len(columns) <= SMALL_ITEMS:
+        codes, names = layout["codes_list"], layout[f"{texts}_list"]
+        code_array = pa.array([codes[j] for j in columns.tolist()], pa.string())
+        text_array = pa.array([names[k] for k in item_slots.tolist()], pa.string())
+    else:
+        code_array = layout["codes"].take(columns)
+        text_array = layout[texts].take(item_slots)
     items = pa.StructArray.from_arrays(
-        [codes.take(columns), texts.take(item_slots), pa.array(np.round(top[keep], 1))],
-        fields=list(REASON_ITEM),
+        [code_array, text_array, pa.array(np.round(top[keep], 1))], fields=REASON_FIELDS
     )
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items)
+    return pa.ListArray.from_arrays(pa.array(offsets), items), item_slots
 
 
 def score(model: ScoringModel, checked: Checked) -> Scored:
     """Score checked applicants (see ``check``): PD, points, band, decision index, reasons."""
-    pd_ = calibrated_pd(model, checked)
+    terms = _additive_terms(model, checked) if model.kind in ("scorecard", "baseline") else None
+    pd_ = calibrated_pd(model, checked, terms)
     exact = exact_points(model, pd_)
     score_ = exact.round().astype("int64")
-    policy = model.policy
-    band = np.searchsorted(-np.asarray(policy.min_scores), -score_, side="right") - 1
-    band = np.clip(band, 0, len(policy.bands) - 1)  # below every band: the last one
-    points = attribution(model, checked, exact)
-    layout = model.layout
+    layout, policy = model.layout, model.policy
+    # The first band (best first) whose floor the score reaches = how many floors are above it.
+    band = np.minimum(
+        np.searchsorted(layout["band_floors"], -score_, side="left"), len(policy.bands) - 1
+    )
+    points = attribution(model, checked, exact, terms)
     global_slots = checked.slots + layout["offsets"]
+    reasons, reason_slots = _ranked_lists(
+        -points, policy.max_reasons, policy.min_points_lost, layout, "adverse", global_slots
+    )
+    factors, factor_slots = _ranked_lists(
+        points,
+        policy.max_positive_factors,
+        policy.min_points_gained,
+        layout,
+        "favourable",
+        global_slots,
+    )
     return Scored(
         pd=pd_,
         score=score_,
         band=band,
-        reason_codes=_ranked_lists(
-            -points,
-            policy.max_reasons,
-            policy.min_points_lost,
-            layout["codes"],
-            layout["adverse"],
-            global_slots,
-        ),
-        positive_factors=_ranked_lists(
-            points,
-            policy.max_positive_factors,
-            policy.min_points_gained,
-            layout["codes"],
-            layout["favourable"],
-            global_slots,
-        ),
+        reason_codes=reasons,
+        positive_factors=factors,
         slots=checked.slots,
+        reason_slots=reason_slots,
+        factor_slots=factor_slots,
     )

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from optbinning.binning.metrics import jeffrey
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from quantumfinance.contract import contract_of_model
+from quantumfinance.contract import contract_of_scoring_model
 from quantumfinance.pipelines.batch_scoring.engine import dask_client, worker_model
 from quantumfinance.pipelines.batch_scoring.nodes import MARKER
 
@@ -214,7 +214,7 @@ def back_test(
         logger.info("No outcomes table (monitoring.outcomes.path): back-test skipped")
         return pd.DataFrame(columns=BACKTEST_COLUMNS), pd.DataFrame(columns=FIGURE_COLUMNS)
     model = worker_model(monitored_model["uri"], monitored_model["tracking_uri"])
-    id_column, defaulted = contract_of_model(model).id.name, spec["defaulted_column"]
+    id_column, defaulted = contract_of_scoring_model(model).id.name, spec["defaulted_column"]
     with dask_client(engine):
         options = storage.get("storage_options") or {}
         joined = _joined_outcomes(monitoring, manifest, id_column, options)

@@ -70,7 +70,26 @@ def _additive_logit(model: ScoringModel, checked: Checked, terms: np.ndarray | N
 
 
 def _tree_logit(model: ScoringModel, checked: Checked) -> np.ndarray:
-    return model.trees.raw_score_slots(model.features, checked.slots, checked.numbers)
+    """The trees' raw log-odds; their input matrix made from the slots (a category's code in
+    the trees' own order, NaN for missing or other) and the numbers."""
+    layout = model.layout
+    if "tree_inputs" not in layout:
+        position = {f.name: j for j, f in enumerate(model.features)}
+        inputs = []
+        for name, known in zip(model.trees.characteristics, model.trees.categories, strict=True):
+            j = position[name]
+            if known is None:
+                inputs.append((j, None))
+                continue
+            code = {c: float(k) for k, c in enumerate(known)}
+            feature = model.features[j]
+            codes = [code.get(c, np.nan) for c in feature.categories] + [np.nan, np.nan]
+            inputs.append((j, np.array(codes)))
+        layout["tree_inputs"] = inputs
+    matrix = np.empty((len(checked), len(layout["tree_inputs"])))
+    for k, (j, codes) in enumerate(layout["tree_inputs"]):
+        matrix[:, k] = checked.numbers[:, j] if codes is None else codes[checked.slots[:, j]]
+    return model.trees.ensemble.raw_score(matrix)
 
 
 def raw_pd(model: ScoringModel, checked: Checked, terms: np.ndarray | None = None) -> np.ndarray:
@@ -103,17 +122,53 @@ def exact_points(model: ScoringModel, pd_: np.ndarray) -> np.ndarray:
 def attribution(
     model: ScoringModel, checked: Checked, own: np.ndarray, terms: np.ndarray | None = None
 ) -> np.ndarray:
-    """Points against the reference applicant, rows x characteristics (see the module doc)."""
-    if model.additive:
-        terms = _additive_terms(model, checked) if terms is None else terms
-        scale = -model.policy.factor * model.calibration.slope  # points per log-odds of default
-        return scale * (terms - _reference_terms(model))
+    """Points against the reference applicant, rows x characteristics (see the module doc).
+
+    Additive models: exact arithmetic on the terms, for every applicant whose score -- and the
+    score of every variant the reference weighs -- stays clear of the PD clips (where the model
+    saturates, a term no longer moves the score); those few are asked of the model."""
+    if not model.additive:
+        return _counterfactual_chunks(model, checked, own)
+    terms = _additive_terms(model, checked) if terms is None else terms
+    scale = -model.policy.factor * model.calibration.slope  # points per log-odds of default
+    points = scale * (terms - _reference_terms(model))
+    saturated = _near_clip(model, terms)
+    if saturated.any():
+        rows = np.flatnonzero(saturated)
+        points[rows] = _counterfactual_chunks(model, checked.take(rows), own[rows])
+    return points
+
+
+def _counterfactual_chunks(model: ScoringModel, checked: Checked, own: np.ndarray) -> np.ndarray:
     return np.concatenate(
         [
             _counterfactual(model, checked.take(slice(s, s + CHUNK_ROWS)), own[s : s + CHUNK_ROWS])
             for s in range(0, max(len(checked), 1), CHUNK_ROWS)
         ]
     )[: len(checked)]
+
+
+def _near_clip(model: ScoringModel, terms: np.ndarray) -> np.ndarray:
+    """Rows whose log-odds, or a reference variant's, may reach a PD clip (raw or scored)."""
+    layout = model.layout
+    if "term_range" not in layout:
+        spans = []
+        for f in model.features:
+            used = f.weight > 0
+            values = (f.term + f.slope * np.nan_to_num(_probe_numbers(f)))[used]
+            spans.append((values.min(), values.max()) if used.any() else (0.0, 0.0))
+        raw = np.log((1 - PD_FLOOR) / PD_FLOOR) * (1 - 1e-6)
+        scored = np.log((1 - SCORE_PD_CLIP) / SCORE_PD_CLIP) * (1 - 1e-6)
+        c = model.calibration
+        slope = c.slope or 1e-300  # a flat calibration: every score is clipped alike
+        ends = sorted([(-scored - c.intercept) / slope, (scored - c.intercept) / slope])
+        layout["term_range"] = (np.array(spans), max(-raw, ends[0]), min(raw, ends[1]))
+    spans, low, high = layout["term_range"]
+    logit_ = terms.sum(axis=1) + model.intercept
+    others = logit_[:, None] - terms
+    return ((others + spans[:, 0] <= low) | (others + spans[:, 1] >= high)).any(axis=1) | (
+        (logit_ <= low) | (logit_ >= high)
+    )
 
 
 def _reference_terms(model: ScoringModel) -> np.ndarray:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from quantumfinance.contract import ApplicantContract, ContractError, contract_of_scoring_model
-from quantumfinance.model_dataset import load_scoring_model
 from quantumfinance.scoring import ScoringModel, check, score
+from quantumfinance.scoring.stored import load_scoring_model
 from quantumfinance_serving.audit import input_hasher
 from quantumfinance_serving.model_uri import RegistryRef, parse_model_uri  # noqa: F401 - re-export
 from quantumfinance_serving.schemas import RequestSchema, request_schema

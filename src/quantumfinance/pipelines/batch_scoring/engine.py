@@ -21,9 +21,9 @@ from typing import Any
 from distributed import Client, LocalCluster
 from mlflow.tracking import MlflowClient
 
-from quantumfinance.model_dataset import load_scoring_model
 from quantumfinance.registry import download_version
 from quantumfinance.scoring import ScoringModel
+from quantumfinance.scoring.stored import load_scoring_model
 
 SCHEDULER_ENV = "QF_DASK_SCHEDULER"
 logger = logging.getLogger(__name__)

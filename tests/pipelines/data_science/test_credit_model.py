@@ -145,15 +145,26 @@ def test_best_applicant_has_no_reason_and_a_worst_value_comes_first(project, sco
     model = scoring_model
     if not model.additive:
         pytest.skip(f"{project.env}: the {model.kind} champion is not additive")
-    best = [int(np.argmin(np.where(f.weight > 0, f.term, np.inf))) for f in model.features]
-    worst = [int(np.argmax(np.where(f.weight > 0, f.term, -np.inf))) for f in model.features]
+    # Each slot's log-odds term at its probe value (a number's slope included: the baseline).
+    terms = [
+        f.term + f.slope * np.array([0.0 if v is None or f.categorical else v for v in f.probe])
+        for f in model.features
+    ]
+    best = [
+        int(np.argmin(np.where(f.weight > 0, t, np.inf)))
+        for f, t in zip(model.features, terms, strict=True)
+    ]
+    worst = [
+        int(np.argmax(np.where(f.weight > 0, t, -np.inf)))
+        for f, t in zip(model.features, terms, strict=True)
+    ]
     applicant = {f.name: [f.probe[s]] for f, s in zip(model.features, best, strict=True)}
     assert output_rows(model, score(model, check(model, applicant)))[0]["reason_codes"] == []
     scale = model.policy.factor * model.calibration.slope
     for j, f in enumerate(model.features):
         one_bad = {**applicant, f.name: [f.probe[worst[j]]]}
         reasons = output_rows(model, score(model, check(model, one_bad)))[0]["reason_codes"]
-        lost = scale * (f.term[worst[j]] - f.weight @ f.term)
+        lost = scale * (terms[j][worst[j]] - f.weight @ terms[j])
         if lost <= model.policy.min_points_lost:
             continue
         assert [r["code"] for r in reasons] == [f.code], (f.name, reasons)

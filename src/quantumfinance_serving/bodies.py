@@ -137,16 +137,17 @@ def applicants(model: ScoringModel, data: Any, batch: bool, max_batch: int) -> A
         rows, prefix = [data], ()
     names = model.feature_names
     errors, total = _shape_errors(rows, frozenset(names), prefix)
-    if errors:
+    if any(not isinstance(row, dict) for row in rows):
         raise BodyError(_bounded(errors, total))
     columns = {name: [row.get(name) for row in rows] for name in names}
     inspection = inspect(model, columns)
-    if inspection.failed:
-        errors = [
-            _error(
-                (*prefix, row, name) if batch else (name,), issue.message, issue.type, issue.context
-            )
-            for row, name, issue in inspection.problems[:MAX_ERRORS]
-        ]
-        raise BodyError(_bounded(errors, inspection.failed))
+    found = [
+        _error((*prefix, row, name) if batch else (name,), issue.message, issue.type, issue.context)
+        for row, name, issue in inspection.problems[:MAX_ERRORS]
+    ]
+    # Both kinds shown when both occur: unknown fields take at most half of the listed errors.
+    shown = min(len(errors), max(MAX_ERRORS - len(found), MAX_ERRORS // 2))
+    errors = errors[:shown] + found[: MAX_ERRORS - shown]
+    if errors:
+        raise BodyError(_bounded(errors, total + inspection.failed))
     return Applicants(inspection.checked, rows)

@@ -94,7 +94,7 @@ def test_cards_validation_names_the_field(app, keys):
     too_high = _score(app, keys, {**example, "utilisation": 3.5})
     assert too_high.status_code == 422
     assert too_high.json()["detail"] == [
-        {"loc": ["body", "utilisation"], "msg": "Input should be less than or equal to 3",
+        {"loc": ["body", "utilisation"], "msg": "3.5 is above the maximum 3",
          "type": "less_than_equal", "ctx": {"le": 3.0}},
     ]  # fmt: skip
 
@@ -165,7 +165,7 @@ def test_swap_to_another_contract_keeps_in_flight_requests_on_their_model(app, k
         # new requests already follow the new contract ...
         refused = _score(app, keys, GERMAN.example_applicant())
         assert refused.status_code == 422
-        types = {e["type"] for e in refused.json()["detail"]}
+        types = {e["type"] for e in refused.json()["detail"]} - {"too_many"}  # + the total
         assert types == {"extra_forbidden", "missing"}
         assert _applicant_schema(app)["properties"].keys() == set(CARDS.feature_names)
     finally:

@@ -71,15 +71,15 @@ def value_issue(  # noqa: PLR0911 - one return per rule
     number_type = "int_type" if integer else "float_type"
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         return Issue(number_type, f"{_shown(value)} is not a number")
-    if not math.isfinite(value):
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
         return Issue("finite_number", f"{value!r} is not a finite number")
-    if integer and float(value) != int(value):
+    if integer and not isinstance(value, int | np.integer) and float(value) != int(value):
         return Issue("int_type", f"{value!r} is not a whole number")
     if minimum is not None and value < minimum:
-        message = f"{value!r} is below the minimum {_number(minimum)}"
+        message = f"{_shown(value)} is below the minimum {_number(minimum)}"
         return Issue("greater_than_equal", message, {"ge": minimum})
     if maximum is not None and value > maximum:
-        message = f"{value!r} is above the maximum {_number(maximum)}"
+        message = f"{_shown(value)} is above the maximum {_number(maximum)}"
         return Issue("less_than_equal", message, {"le": maximum})
     return None
 
@@ -182,6 +182,14 @@ def _category_slots(feature: Feature, code: np.ndarray, missing: np.ndarray) -> 
     return slots, np.full(len(code), np.nan), ok
 
 
+def _as_float(value: int | float) -> float:
+    """A JSON number as a float; an integer too large for one is infinitely large (refused)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _numeric(feature: Feature, values: Any) -> tuple[np.ndarray, ...]:
     """Slot, number and validity of each value of a numeric column."""
     if isinstance(values, pa.ChunkedArray | pa.Array):
@@ -193,7 +201,9 @@ def _numeric(feature: Feature, values: Any) -> tuple[np.ndarray, ...]:
         items = array.tolist()
         kinds = [isinstance(v, int | float) and not isinstance(v, bool) for v in items]
         is_number = np.array(kinds, dtype=bool)
-        numbers = np.array([v if k else np.nan for v, k in zip(items, kinds, strict=True)], float)
+        numbers = np.array(
+            [_as_float(v) if k else np.nan for v, k in zip(items, kinds, strict=True)], float
+        )
         is_number |= np.array([v is None for v in items], dtype=bool)  # missing: judged below
     missing = np.isnan(numbers) & is_number
     with np.errstate(invalid="ignore"):

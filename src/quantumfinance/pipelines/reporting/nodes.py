@@ -380,8 +380,9 @@ def model_card(
         f"- Inputs: the {len(contract.features)} characteristics of the applicant contract "
         f"(contract {contract.digest[:12]}, logged with the model)"
         + (f"; excluded from the model: {', '.join(excluded)}." if excluded else "."),
-        "- Output: PD, score, band, decision, reason codes and positive factors (points lost or "
-        "gained per characteristic, from the model that decides).",
+        "- Output: PD, score, band, decision, reason codes and positive factors: points each "
+        "characteristic loses or gains against the development sample's reference, from the "
+        "model that decides; a characteristic is never both (decision record 0013).",
         "",
         "## Data",
         f"- Portfolio: {contract.portfolio.name}. {contract.portfolio.description}".rstrip(),

@@ -111,7 +111,9 @@ def run() -> str:
         for n in names
     }  # fmt: skip
     pyfunc = mlflow.pyfunc.load_model(model_uri)
-    floor = numpy_floor(model) if model.additive and not any(f.slope for f in model.features) else None
+    floor = (
+        numpy_floor(model) if model.additive and not any(f.slope for f in model.features) else None
+    )
     sample = book.iloc[:10_000]
     peer = _sklearn_peer(sample, (pyfunc.predict(sample)["decision"] != "approve").astype(int))
     figures: dict[tuple[str, int], float] = {}

@@ -67,23 +67,24 @@ def json_applicants(frame: pd.DataFrame, contract: ApplicantContract) -> list[di
 
 
 class GatedModel(ScoringModel):
-    """A scoring model that records each call and, with ``gate``, holds it until the gate is
-    set (to keep a request in flight across a model swap)."""
+    """A scoring model that records each scoring call and, with ``gate``, holds it until the
+    gate is set (to keep a request in flight across a model swap). The contract check does not
+    wait: only scoring reads ``kind``."""
 
     def __init__(self, *args: Any, gate: threading.Event | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         object.__setattr__(self, "gate", gate)
         object.__setattr__(self, "entered", threading.Event())
         object.__setattr__(self, "calls", [])
+        object.__setattr__(self, "armed", True)
 
-    @property
-    def layout(self) -> dict[str, Any]:
-        if not self.entered.is_set() or self.gate is not None:
+    def __getattribute__(self, name: str) -> Any:
+        if name == "kind" and object.__getattribute__(self, "__dict__").get("armed"):
             self.calls.append(self.feature_names)
             self.entered.set()
             if self.gate is not None and not self.gate.wait(30):
                 raise TimeoutError("stub model gate never opened")
-        return ScoringModel.layout.fget(self)
+        return object.__getattribute__(self, name)
 
 
 def constant_model(

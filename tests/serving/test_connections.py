@@ -15,7 +15,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from tests.serving.conftest import ApiProcess
+from tests.serving.conftest import api_without_model
 
 KEEP_ALIVE, HEAD, MAX_CONNECTIONS = 1.0, 2.0, 20
 SLACK = 1.5  # seconds a loaded 2-core machine may add to a timer
@@ -23,24 +23,15 @@ SLACK = 1.5  # seconds a loaded 2-core machine may add to a timer
 
 @pytest.fixture(scope="module")
 def server(keys, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("connections")
-    api = ApiProcess(
-        tmp,
-        {
-            "QF_MODEL_URI": str(tmp / "no-model-here"),
-            "QF_API_KEYS": keys.config,
-            "QF_AUDIT_PATH": str(tmp / "audit.jsonl"),
-            "QF_RELOAD_INTERVAL_SECONDS": "0",
-            "QF_KEEP_ALIVE_TIMEOUT_SECONDS": str(KEEP_ALIVE),
-            "QF_HEAD_TIMEOUT_SECONDS": str(HEAD),
-            "QF_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
-        },
+    api = api_without_model(
+        tmp_path_factory.mktemp("connections"),
+        keys,
+        QF_KEEP_ALIVE_TIMEOUT_SECONDS=str(KEEP_ALIVE),
+        QF_HEAD_TIMEOUT_SECONDS=str(HEAD),
+        QF_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
     )
-    try:
-        api.wait_alive()
-        yield api
-    finally:
-        api.stop()
+    yield api
+    api.stop()
 
 
 def _connect(port: int) -> socket.socket:

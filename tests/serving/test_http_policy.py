@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from quantumfinance_serving import Settings
-from tests.serving.conftest import ApiProcess, make_settings, stub_app, uvicorn_in_thread
+from tests.serving.conftest import api_without_model, make_settings, stub_app, uvicorn_in_thread
 from tests.serving.helpers import shipped_contract
 
 GERMAN = shipped_contract("base")
@@ -189,19 +189,9 @@ def _junk(rng: random.Random) -> tuple[str, str]:
 
 
 def test_ten_thousand_junk_requests_leave_metrics_the_same_size(keys, tmp_path):
-    api = ApiProcess(
-        tmp_path,
-        {
-            "QF_MODEL_URI": str(tmp_path / "no-model-here"),
-            "QF_API_KEYS": keys.config,
-            "QF_AUDIT_PATH": str(tmp_path / "audit.jsonl"),
-            "QF_RELOAD_INTERVAL_SECONDS": "0",
-            "QF_AUTH_FAILURE_LIMIT": "1000000/minute",
-        },
-    )
+    api = api_without_model(tmp_path, keys, QF_AUTH_FAILURE_LIMIT="1000000/minute")
     valid = {"x-api-key": keys.valid}
     try:
-        api.wait_alive()
 
         def send(requests: list[tuple[str, str]]) -> set[int]:
             with httpx.Client(base_url=api.url, timeout=30) as client:

@@ -121,3 +121,18 @@ def test_timeouts_and_cap_are_settings_with_safe_defaults():
         10.0,
         1000,
     )
+
+
+def test_worker_processes_get_the_same_timeouts(keys, tmp_path):
+    """QF_WORKERS > 1: the config (protocol, head timeout) is handed to each worker process."""
+    api = api_without_model(tmp_path, keys, QF_WORKERS="2", QF_HEAD_TIMEOUT_SECONDS="1")
+    try:
+        for _ in range(4):  # connections land on either worker
+            with _connect(api.port) as sock:
+                started = time.monotonic()
+                sock.sendall(b"GET /health HTTP/1.1\r\n")
+                elapsed, received = _closed_after(sock, started)
+            assert received.startswith(b"HTTP/1.1 408 "), received
+            assert 0.8 <= elapsed <= 1 + SLACK, elapsed
+    finally:
+        api.stop()

@@ -35,11 +35,11 @@ PAGE_CSP = (
     "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-FIXED_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-]
+FIXED_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
 INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S | re.I)
 # Headers a browser script may read on a cross-origin response (CORS hides the rest).
 EXPOSED_HEADERS = [
@@ -61,6 +61,9 @@ def page_csp(html: bytes) -> str:
 
 
 class SecurityHeadersMiddleware:
+    """The headers above on every response; an HTML page is held back (a few hundred bytes,
+    the app's own docs pages) until its inline scripts are hashed into its policy."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -73,8 +76,8 @@ class SecurityHeadersMiddleware:
         async def secured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in FIXED_HEADERS:
-                    headers.setdefault(name.decode(), value.decode())
+                for name, value in FIXED_HEADERS.items():
+                    headers.setdefault(name, value)
                 if "cache-control" not in headers and "etag" not in headers:
                     headers["cache-control"] = "no-store"
                 if headers.get("content-type", "").startswith("text/html"):

@@ -69,13 +69,12 @@ def numpy_floor(model):
 
 
 def _sklearn_peer(frame, target):
+    import pandas as pd  # noqa: PLC0415
     from sklearn.compose import ColumnTransformer  # noqa: PLC0415
     from sklearn.impute import SimpleImputer  # noqa: PLC0415
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
     from sklearn.pipeline import make_pipeline  # noqa: PLC0415
     from sklearn.preprocessing import OneHotEncoder  # noqa: PLC0415
-
-    import pandas as pd  # noqa: PLC0415
 
     categories = [c for c in frame if not pd.api.types.is_numeric_dtype(frame[c])]
     numbers = [c for c in frame if c not in categories]

@@ -19,19 +19,7 @@ from tests.support.abuse import Plan, missed_goals, soak
 pytestmark = pytest.mark.soak
 
 RATE_LIMIT_PER_MINUTE = 240
-BOMBS = pytest.param(
-    RATE_LIMIT_PER_MINUTE / 60,
-    id="with-validation-bombs",
-    # Not run until then: measured on the current request path, the bombs hold the event loop
-    # for seconds (valid p99 30 s, /health unanswered), a 100,000-deep nesting is a 500, and the
-    # server's RSS grows by 3.3 GB, more than a shared CI machine should be asked for.
-    marks=pytest.mark.xfail(
-        run=False,
-        reason="validation bombs (100,000-row batches of {}, 50,000 unknown keys, deep nesting, "
-        "a 1 MB key name) stall the server until issue 21 point 1 (bounded validation in the "
-        "request path: deps.py, schemas.py) lands; remove this mark with it",
-    ),
-)
+BOMBS = pytest.param(RATE_LIMIT_PER_MINUTE / 60, id="with-validation-bombs")
 
 
 @pytest.mark.parametrize("bombs_per_second", [pytest.param(0, id="without-bombs"), BOMBS])

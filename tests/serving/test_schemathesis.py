@@ -20,8 +20,6 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import Failure, FailureGroup
-from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -94,47 +92,10 @@ HYPOTHESIS = settings(
 )
 
 
-# ST202 (positive_data_acceptance) cases the request path still refuses: an integer field sent
-# as an integral float (100.0), valid JSON Schema `integer`, refused as `int_type`. That is
-# issue 21 point 4's "integers in the published schema", owned by the request-schema rework
-# (schemas.py); they are recorded and reported by test_no_known_schema_mismatch (xfail), and
-# every other failure of every check still fails its test.
-INTEGRAL_FLOATS_REFUSED: list[str] = []
-
-
-def _at(body, loc):
-    for part in loc:
-        body = body[part]
-    return body
-
-
-def _integral_floats_refused(case, response) -> bool:
-    """A 422 whose every error is `int_type` on a value the case sent as an integral float."""
-    if response.status_code != 422 or not isinstance(case.body, dict):
-        return False
-    try:
-        values = [
-            (error["type"], _at(case.body, error["loc"][1:])) for error in response.json()["detail"]
-        ]
-    except (KeyError, IndexError, TypeError, ValueError):
-        return False
-    return all(
-        kind == "int_type" and isinstance(value, float) and value.is_integer()
-        for kind, value in values
-    )
-
-
 def _call_and_validate(case, url: str, key: str) -> None:
     CASES.append((case.operation.label, case.meta.generation.mode))
     response = case.call(base_url=url, headers={"x-api-key": key})
-    try:
-        case.validate_response(response, checks=CHECKS, headers={"x-api-key": key})
-    except (Failure, FailureGroup) as exc:
-        failures = exc.exceptions if isinstance(exc, FailureGroup) else (exc,)
-        known = all(isinstance(f, RejectedPositiveData) for f in failures)
-        if not (known and _integral_floats_refused(case, response)):
-            raise
-        INTEGRAL_FLOATS_REFUSED.append(f"{case.operation.label}: {response.text[:300]}")
+    case.validate_response(response, checks=CHECKS, headers={"x-api-key": key})
 
 
 @german_schema.parametrize()
@@ -147,18 +108,6 @@ def test_api_conforms_to_its_schema(case, keys, german_url):
 @HYPOTHESIS
 def test_api_on_cards_conforms_to_its_schema(case, keys, cards_url):
     _call_and_validate(case, cards_url, keys.valid)
-
-
-def test_no_known_schema_mismatch():
-    """Runs after the parametrized tests above (file order)."""
-    if INTEGRAL_FLOATS_REFUSED:
-        pytest.xfail(
-            f"ST202 positive_data_acceptance: {len(INTEGRAL_FLOATS_REFUSED)} schema-valid "
-            "requests refused because an integer field was sent as an integral float (JSON "
-            "Schema `integer` admits 100.0, validation says int_type): issue 21 point 4, "
-            "integers in the published schema (request schema, lead's part). First: "
-            + INTEGRAL_FLOATS_REFUSED[0]
-        )
 
 
 def test_enough_cases_were_generated():

@@ -190,21 +190,38 @@ def _as_float(value: int | float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+_PLAIN_NUMBERS = {int, float, type(None)}
+
+
+def _as_list(values: Any) -> list[Any]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def _numbers_one_by_one(items: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Each value as a float if it is a number (not a bool), else NaN; and which were numbers
+    (or missing, judged as missing later)."""
+    kinds = [isinstance(v, int | float) and not isinstance(v, bool) for v in items]
+    is_number = np.array(kinds, dtype=bool)
+    numbers = np.array(
+        [_as_float(v) if k else np.nan for v, k in zip(items, kinds, strict=True)], float
+    )
+    is_number |= np.array([v is None for v in items], dtype=bool)
+    return numbers, is_number
+
+
 def _numeric(feature: Feature, values: Any) -> tuple[np.ndarray, ...]:
     """Slot, number and validity of each value of a numeric column."""
     if isinstance(values, pa.ChunkedArray | pa.Array):
         values = values.to_numpy(zero_copy_only=False)
-    array = values if isinstance(values, np.ndarray) else np.array(values, dtype=object)
-    if array.dtype.kind in "iuf":
-        numbers, is_number = array.astype("float64"), True
-    else:  # objects (a JSON body's values): only int and float (not bool) are numbers
-        items = array.tolist()
-        kinds = [isinstance(v, int | float) and not isinstance(v, bool) for v in items]
-        is_number = np.array(kinds, dtype=bool)
-        numbers = np.array(
-            [_as_float(v) if k else np.nan for v, k in zip(items, kinds, strict=True)], float
-        )
-        is_number |= np.array([v is None for v in items], dtype=bool)  # missing: judged below
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        numbers, is_number = values.astype("float64"), True
+    elif set(map(type, items := _as_list(values))) <= _PLAIN_NUMBERS:  # a JSON body's numbers
+        try:
+            numbers, is_number = np.array(items, dtype="float64"), True  # None -> NaN
+        except OverflowError:  # an integer beyond a float: judged one by one below
+            numbers, is_number = _numbers_one_by_one(items)
+    else:  # objects of any kind: only int and float (not bool) are numbers
+        numbers, is_number = _numbers_one_by_one(items)
     missing = np.isnan(numbers) & is_number
     with np.errstate(invalid="ignore"):
         ok = (

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 from kedro.io.core import Version
-from kedro_datasets.pandas import ParquetDataset
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
 
 def plain_nested_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -57,3 +57,23 @@ class ScoredParquetDataset(ParquetDataset):
 
     def save(self, data: pd.DataFrame) -> None:
         super().save(plain_nested_columns(data))
+
+
+def plain_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every array-like cell (optbinning's category bins) as "a, b" text, so a
+    report table never shows a Python or Arrow repr."""
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+            return value
+        return ", ".join(str(v) for v in value)
+
+    objects = [name for name in frame.columns if pd.api.types.is_object_dtype(frame[name])]
+    return frame.assign(**{name: frame[name].map(cell) for name in objects})
+
+
+class ReportTableDataset(CSVDataset):
+    """``pandas.CSVDataset`` for report tables: array cells written as plain text."""
+
+    def save(self, data: pd.DataFrame) -> None:
+        super().save(plain_cells(data))

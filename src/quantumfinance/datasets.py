@@ -9,6 +9,8 @@ as the same parquet list<struct>, with metadata any reader understands.
 
 from __future__ import annotations
 
+import ast
+import re
 from typing import Any
 
 import pandas as pd
@@ -59,17 +61,35 @@ class ScoredParquetDataset(ParquetDataset):
         super().save(plain_nested_columns(data))
 
 
+# An extension array's str(), e.g. "<ArrowStringArray>\n['a', 'b']\nLength: 2, dtype: str", as a
+# category bin is written when a table is built with str() on optbinning's bins.
+ARRAY_REPR = re.compile(r"^<\w+Array>\s*(\[.*\])\s*Length: \d+, dtype: \S+$", re.DOTALL)
+
+
+def plain_cell(value: Any) -> Any:
+    """One report cell as a reader's text: an array (or an array's repr) as "a, b"."""
+    if isinstance(value, str):
+        match = ARRAY_REPR.match(value)
+        if not match:
+            return value
+        try:
+            value = ast.literal_eval(match.group(1))
+        except (ValueError, SyntaxError):
+            return value
+    if isinstance(value, bytes) or not hasattr(value, "__iter__"):
+        return value
+    return ", ".join(str(v) for v in value)
+
+
 def plain_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every array-like cell (optbinning's category bins) as "a, b" text, so a
     report table never shows a Python or Arrow repr."""
-
-    def cell(value: Any) -> Any:
-        if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-            return value
-        return ", ".join(str(v) for v in value)
-
-    objects = [name for name in frame.columns if pd.api.types.is_object_dtype(frame[name])]
-    return frame.assign(**{name: frame[name].map(cell) for name in objects})
+    texts = [
+        name
+        for name in frame.columns
+        if pd.api.types.is_object_dtype(frame[name]) or pd.api.types.is_string_dtype(frame[name])
+    ]
+    return frame.assign(**{name: frame[name].map(plain_cell) for name in texts})
 
 
 class ReportTableDataset(CSVDataset):

@@ -68,31 +68,21 @@ def kedro_env() -> dict[str, str]:
     return {**env, "KEDRO_DISABLE_TELEMETRY": "true", "QF_VERBOSE_ERRORS": ""}
 
 
+def _run(root: Path, args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        args, cwd=root, env=kedro_env(), capture_output=True, text=True, timeout=600, check=False
+    )
+
+
 def run_module(root: Path, *args: str) -> subprocess.CompletedProcess:
     """``python -m ...`` in the project copy."""
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=root,
-        env=kedro_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return _run(root, [sys.executable, "-m", *args])
 
 
 def kedro_run(root: Path, env: str, pipeline: str) -> subprocess.CompletedProcess:
     """``kedro run --env ENV --pipelines=PIPELINE`` in the project copy."""
     kedro = Path(sys.executable).with_name("kedro")
-    return subprocess.run(
-        [str(kedro), "run", f"--env={env}", f"--pipelines={pipeline}"],
-        cwd=root,
-        env=kedro_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return _run(root, [str(kedro), "run", f"--env={env}", f"--pipelines={pipeline}"])
 
 
 def drafted_project(root: Path, env: str = "drafted", csv: dict | None = None) -> DraftedProject:

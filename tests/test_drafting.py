@@ -93,3 +93,10 @@ def test_the_drafted_env_passes_ingest_and_data_engineering(drafted):
     assert set(validated[region]) == {"01", "02", "03", "04", "05"}
     assert validated[contract.id.name].str.startswith("D-").all()
     assert set(validated[contract.target.name]) == {0, 1}
+
+
+def test_a_constant_column_is_kept_out_of_the_model(tmp_path):
+    table = generated_loans(50).astype("str").assign(Pays="FR")
+    draft = draft_contract(table, {}, target=TARGET, bad=[BAD])
+    country = next(c for c in draft.contract["characteristics"] if c["source"] == "Pays")
+    assert country["use_in_model"] is False and country["categories"] == ["FR"]

@@ -133,6 +133,9 @@ def characteristic(
         entry["categories"] = categories
         why = " (codes with leading zeros kept as text)" if codes else ""
         note = f"categorical, {len(categories)} categories{why}"
+    if present.nunique() == 1:
+        entry["use_in_model"] = False  # one value: nothing to rank applicants by
+        note += "; one value only: use_in_model false"
     if values.isna().any():
         entry["nullable"] = True
         note += f", {values.isna().mean():.1%} missing (nullable)"

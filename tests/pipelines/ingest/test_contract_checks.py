@@ -118,7 +118,8 @@ def test_a_range_that_would_quarantine_too_many_rows_is_the_contracts_error(tmp_
     with pytest.raises(ContractError) as failure:
         load_raw_applicants(ingest_params("cards"), narrow, max_quarantine_fraction=0.05)
     message = str(failure.value)
-    assert message.startswith(f"{path}: characteristics[balance]:")
+    assert message.startswith(f"{path}: characteristics[balance].minimum/maximum:")
+    assert "in column 'Balance'" in message
     assert "in_range(0, 1000)" in message and "max_quarantine_fraction=0.05" in message
 
 

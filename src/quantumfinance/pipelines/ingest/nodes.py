@@ -29,6 +29,14 @@ PARQUET_MAGIC = b"PAR1"
 # pandas.read_csv options a portfolio may set under ingest.read
 READ_OPTIONS = ("sep", "delimiter", "decimal", "thousands", "encoding", "na_values", "quotechar")
 SHOWN_VALUES = 5
+# data_engineering's check -> the contract field that decides it (quarantine-share errors)
+CHECK_FIELDS = {
+    "in_range": ".minimum/maximum",
+    "missing": ".nullable",
+    "not_an_integer": ".type",
+    "not_a_number": ".type",
+    "unknown_category": ".categories",
+}
 
 
 def _decode_error_line(path: Path, encoding: str) -> int | None:
@@ -188,9 +196,11 @@ def _check_quarantine_share(
     name, count = per_check.index[0], int(per_check.iloc[0])
     if count / max(len(raw), 1) > limit:
         column, check = name.split(": ", 1)
+        declared = contract.by_name.get(column)
+        source = declared.source_column if declared else column
         raise contract.error(
-            contract.field_of(column),
-            f"{count} of {len(raw)} rows of {origin} fail `{check}` in column {column!r}, above "
+            contract.field_of(column) + CHECK_FIELDS.get(check.split("(")[0], ""),
+            f"{count} of {len(raw)} rows of {origin} fail `{check}` in column {source!r}, above "
             f"data_engineering.max_quarantine_fraction={limit:g} (all checks: "
             + ", ".join(f"{k} ({v} rows)" for k, v in per_check.head(SHOWN_VALUES).items())
             + ")",

@@ -86,6 +86,9 @@ class Target(_Strict):
     label: str = "Defaulted"
     bad: tuple[Code, ...] = Field(min_length=1)
     good: tuple[Code, ...] = Field(min_length=1)
+    # Share of rows whose target value is neither bad nor good that ingest lets through to the
+    # quarantine; unset (the default) means none: any such value stops ingest.
+    max_unmapped_fraction: float | None = Field(None, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _disjoint(self) -> Target:
@@ -265,6 +268,15 @@ class ApplicantContract(_Strict):
         return names
 
     @cached_property
+    def text_sources(self) -> tuple[str, ...]:
+        """Source columns read as text: categorical characteristics and a read id (codes such
+        as ``"01"`` keep their leading zeros)."""
+        sources = [c.source_column for c in self.characteristics if c.is_categorical]
+        if not self.id.generate:
+            sources.insert(0, self.id.source or self.id.name)
+        return tuple(sources)
+
+    @cached_property
     def digest(self) -> str:
         """sha256 of the canonical JSON form: the contract's version in lineage and the API."""
         canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
@@ -322,6 +334,14 @@ class ApplicantContract(_Strict):
         unknown = [k for k in applicant if k not in self.by_name]
         problems.update({k: "is not a characteristic of this contract" for k in unknown})
         return problems
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A column as text the way the contract compares codes (``code_text``), missing kept: the one
+    comparison of categories and ids in ingest and validation."""
+    if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
+        return values
+    return values.map(code_text, na_action="ignore").astype("str")
 
 
 def code_text(value: Any) -> str:
@@ -423,3 +443,14 @@ def contract_of_scoring_model(scoring_model: Any) -> ApplicantContract:
     if not isinstance(data, dict):
         raise ContractError("the model carries no applicant contract")
     return ApplicantContract.from_dict(data, origin="the model's applicant contract")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m quantumfinance.contract draft FILE ...``: see quantumfinance.drafting."""
+    from quantumfinance.drafting import main as draft_main  # noqa: PLC0415 - the CLI only
+
+    return draft_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -173,10 +173,12 @@ def _read_table(path: str, options: dict) -> dd.DataFrame:
 def _joined_outcomes(
     monitoring: dict[str, Any], manifest: dict[str, Any], id_column: str, options: dict
 ) -> dd.DataFrame:
-    """The scored book joined on the id with the outcomes (observed up to ``as_of``)."""
+    """The scored book joined on the id with the outcomes (observed up to ``as_of``; the date
+    column is needed only then)."""
     spec = monitoring["outcomes"]
     outcomes = _read_table(spec["path"], options)
-    wanted = [id_column, spec["defaulted_column"], spec["as_of_column"]]
+    wanted = [id_column, spec["defaulted_column"]]
+    wanted += [spec["as_of_column"]] if spec.get("as_of") else []
     missing = [c for c in wanted if c not in outcomes.columns]
     if missing:
         raise ValueError(f"outcomes {spec['path']} is missing column(s): {', '.join(missing)}")

@@ -23,7 +23,7 @@ from scipy.special import expit
 
 from quantumfinance.contract import ApplicantContract
 from quantumfinance.pipelines.data_engineering.nodes import split_applicants
-from quantumfinance.pipelines.data_science.nodes import _challenger_candidate, _fit
+from quantumfinance.pipelines.data_science.candidates import _challenger_candidate, _fit
 from quantumfinance.pipelines.data_science.tree_export import tree_ensemble_of
 from quantumfinance.scoring.trees import ChallengerArrays, TreeEnsemble
 from tests.support import portfolios

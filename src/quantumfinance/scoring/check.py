@@ -251,7 +251,25 @@ def _few(model: ScoringModel, columns: Mapping[str, Any], rows: int) -> Inspecti
         if isinstance(values, pa.ChunkedArray | pa.Array | np.ndarray):
             values = values.tolist()
         column_slots, column_numbers = [], []
+        codes = lookup.get(feature.name)
+        low, high, whole = feature.minimum, feature.maximum, feature.integer
         for row, value in enumerate(values):
+            kind = type(value)
+            # The common case first, decided without the full rule: a listed category, or a
+            # plain number in range (whole if it must be).
+            if codes is not None and kind is str and value in codes:
+                column_slots.append(codes[value])
+                column_numbers.append(math.nan)
+                continue
+            if (
+                codes is None
+                and (kind is int or kind is float)
+                and low <= value <= high
+                and (not whole or value == int(value))
+            ):
+                column_slots.append(bisect.bisect_right(feature.edges_list, value))
+                column_numbers.append(float(value))
+                continue
             issue = feature_issue(feature, value)
             if issue is not None:
                 ok[row] = False
@@ -264,10 +282,10 @@ def _few(model: ScoringModel, columns: Mapping[str, Any], rows: int) -> Inspecti
                 column_slots.append(feature.missing_slot)
                 column_numbers.append(math.nan)
             elif feature.categorical:
-                column_slots.append(lookup[feature.name][value])
+                column_slots.append(codes[value])
                 column_numbers.append(math.nan)
-            else:
-                column_slots.append(bisect.bisect_right(feature.edges_list, value))
+            else:  # a number of another type (numpy's) that the rule accepts
+                column_slots.append(bisect.bisect_right(feature.edges_list, float(value)))
                 column_numbers.append(float(value))
         slots.append(column_slots)
         numbers.append(column_numbers)

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from quantumfinance.scoring.model import ScoringModel
-from quantumfinance.scoring.score import Scored
+from quantumfinance.scoring.score import Ranked, Scored
 
 OUTPUT_COLUMNS = ("pd", "score", "band", "decision", "reason_codes", "positive_factors")
 
@@ -40,20 +40,21 @@ def output_table(model: ScoringModel, scored: Scored) -> pa.Table:
 
 def output_rows(model: ScoringModel, scored: Scored) -> list[dict[str, Any]]:
     """One plain dict per applicant (what a JSON response lists)."""
-    return output_table(model, scored).to_pylist()
+    return scored.rows()
 
 
 def _json_text(texts: list[str]) -> pa.Array:
     return pa.array([json.dumps(t, ensure_ascii=False) for t in texts], pa.string())
 
 
-def _json_lists(lists: pa.ListArray, prefixes: pa.Array, slots: np.ndarray) -> pa.Array:
+def _json_lists(ranked: Ranked, prefixes: pa.Array) -> pa.Array:
     """Each applicant's reason list as JSON text: items' `{"code":..,"text":..,"points":` are
     pre-rendered per slot, their points formatted by Arrow (shortest round-trip digits)."""
-    items = lists.values
-    points = pc.cast(items.field("points"), pa.string())
-    rendered = pc.binary_join_element_wise(prefixes.take(slots), points, "}", "")
-    joined = pc.binary_join(pa.ListArray.from_arrays(lists.offsets, rendered), ",")
+    points = pc.cast(pa.array(ranked.points, pa.float64()), pa.string())
+    rendered = pc.binary_join_element_wise(prefixes.take(ranked.slots), points, "}", "")
+    joined = pc.binary_join(
+        pa.ListArray.from_arrays(pa.array(ranked.offsets, pa.int32()), rendered), ","
+    )
     return pc.binary_join_element_wise("[", joined, "]", "")
 
 
@@ -89,9 +90,9 @@ def output_json(model: ScoringModel, scored: Scored) -> pa.Array:
         ',"decision":',
         pieces["decision"].take(index),
         ',"reason_codes":',
-        _json_lists(scored.reason_codes, pieces["adverse"], scored.reason_slots),
+        _json_lists(scored.reasons, pieces["adverse"]),
         ',"positive_factors":',
-        _json_lists(scored.positive_factors, pieces["favourable"], scored.factor_slots),
+        _json_lists(scored.factors, pieces["favourable"]),
         "}",
         "",
     )

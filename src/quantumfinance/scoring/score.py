@@ -12,6 +12,7 @@ isotonic calibration the same question is asked of the model with the slots' pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +26,6 @@ CHUNK_ROWS = 2048  # applicants per counterfactual evaluation: bounded memory on
 
 REASON_ITEM = pa.struct([("code", pa.string()), ("text", pa.string()), ("points", pa.float64())])
 REASON_FIELDS = list(REASON_ITEM)
-SMALL_ITEMS = 256  # reason items up to which Python lists beat Arrow's take
 
 
 def logit(pd_: np.ndarray) -> np.ndarray:
@@ -38,20 +38,89 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Scored:
-    """One row per applicant, in order; reasons and positive factors as Arrow list columns."""
+class Ranked:
+    """Each applicant's listed characteristics, flattened applicant by applicant: those of
+    applicant ``i`` are ``offsets[i]:offsets[i + 1]``, largest points first."""
 
+    offsets: np.ndarray  # int32, one more than applicants
+    columns: np.ndarray  # the characteristic of each item
+    slots: np.ndarray  # its global slot (the pre-rendered text)
+    points: np.ndarray  # rounded to 0.1 point
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One row per applicant, in order. Reasons and positive factors are kept as ranked arrays;
+    their Arrow list columns are built when asked for (a request answers without them)."""
+
+    model: ScoringModel
     pd: np.ndarray
     score: np.ndarray
     band: np.ndarray  # index into the policy's bands
-    reason_codes: pa.ListArray
-    positive_factors: pa.ListArray
+    reasons: Ranked
+    factors: Ranked
     slots: np.ndarray  # rows x features (monitoring profiles count them)
-    reason_slots: np.ndarray  # the global slot of each reason item (its pre-rendered text)
-    factor_slots: np.ndarray
 
     def __len__(self) -> int:
         return len(self.pd)
+
+    @cached_property
+    def reason_codes(self) -> pa.ListArray:
+        return _arrow_lists(self.model, self.reasons, "adverse")
+
+    @cached_property
+    def positive_factors(self) -> pa.ListArray:
+        return _arrow_lists(self.model, self.factors, "favourable")
+
+    def rows(self) -> list[dict]:
+        """Plain dicts, one per applicant (what a JSON response lists)."""
+        layout, policy = self.model.layout, self.model.policy
+        codes = layout["codes_list"]
+        out = []
+        for i, (pd_, score_, band) in enumerate(
+            zip(self.pd.tolist(), self.score.tolist(), self.band.tolist(), strict=True)
+        ):
+            out.append(
+                {
+                    "pd": pd_,
+                    "score": score_,
+                    "band": policy.bands[band],
+                    "decision": policy.decisions[band],
+                    "reason_codes": _items(self.reasons, i, codes, layout["adverse_list"]),
+                    "positive_factors": _items(self.factors, i, codes, layout["favourable_list"]),
+                }
+            )
+        return out
+
+
+def _items(ranked: Ranked, i: int, codes: list, texts: list) -> list[dict]:
+    start, stop = int(ranked.offsets[i]), int(ranked.offsets[i + 1])
+    return [
+        {"code": codes[j], "text": texts[k], "points": p}
+        for j, k, p in zip(
+            ranked.columns[start:stop].tolist(),
+            ranked.slots[start:stop].tolist(),
+            ranked.points[start:stop].tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _arrow_lists(model: ScoringModel, ranked: Ranked, texts: str) -> pa.ListArray:
+    """A ranked list as an Arrow list of {code, text, points}: texts taken by index."""
+    layout = model.layout
+    items = pa.StructArray.from_arrays(
+        [
+            layout["codes"].take(ranked.columns),
+            layout[texts].take(ranked.slots),
+            pa.array(ranked.points, pa.float64()),
+        ],
+        fields=REASON_FIELDS,
+    )
+    return pa.ListArray.from_arrays(pa.array(ranked.offsets, pa.int32()), items)
 
 
 def _additive_terms(model: ScoringModel, checked: Checked) -> np.ndarray:
@@ -206,33 +275,17 @@ def _counterfactual(model: ScoringModel, chunk: Checked, own: np.ndarray) -> np.
     return out
 
 
-def _ranked_lists(
-    points: np.ndarray, limit: int, floor: float, layout: dict, texts: str, slots: np.ndarray
-) -> tuple[pa.ListArray, np.ndarray]:
+def _ranked(points: np.ndarray, limit: int, floor: float, slots: np.ndarray) -> Ranked:
     """Per applicant, up to ``limit`` characteristics whose points exceed ``floor``, largest
-    first, as an Arrow list of {code, text, points}. Texts are the model's, per slot: taken by
-    index (Arrow's take for a batch; a list lookup for a few items)."""
+    first (ties: contract order)."""
     n = len(points)
     order = np.argsort(-points, axis=1, kind="stable")[:, :limit]
     rows = np.arange(n)[:, None]
     top = points[rows, order]
     keep = top > floor  # a prefix of each row (descending)
-    counts = keep.sum(axis=1)
     offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(counts, out=offsets[1:])
-    columns = order[keep]
-    item_slots = slots[rows, order][keep]
-    if len(columns) <= SMALL_ITEMS:
-        codes, names = layout["codes_list"], layout[f"{texts}_list"]
-        code_array = pa.array([codes[j] for j in columns.tolist()], pa.string())
-        text_array = pa.array([names[k] for k in item_slots.tolist()], pa.string())
-    else:
-        code_array = layout["codes"].take(columns)
-        text_array = layout[texts].take(item_slots)
-    items = pa.StructArray.from_arrays(
-        [code_array, text_array, pa.array(np.round(top[keep], 1))], fields=REASON_FIELDS
-    )
-    return pa.ListArray.from_arrays(pa.array(offsets), items), item_slots
+    np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    return Ranked(offsets, order[keep], slots[rows, order][keep], np.round(top[keep], 1))
 
 
 def score(model: ScoringModel, checked: Checked) -> Scored:
@@ -248,24 +301,14 @@ def score(model: ScoringModel, checked: Checked) -> Scored:
     )
     points = attribution(model, checked, exact, terms)
     global_slots = checked.slots + layout["offsets"]
-    reasons, reason_slots = _ranked_lists(
-        -points, policy.max_reasons, policy.min_points_lost, layout, "adverse", global_slots
-    )
-    factors, factor_slots = _ranked_lists(
-        points,
-        policy.max_positive_factors,
-        policy.min_points_gained,
-        layout,
-        "favourable",
-        global_slots,
-    )
     return Scored(
+        model=model,
         pd=pd_,
         score=score_,
         band=band,
-        reason_codes=reasons,
-        positive_factors=factors,
+        reasons=_ranked(-points, policy.max_reasons, policy.min_points_lost, global_slots),
+        factors=_ranked(
+            points, policy.max_positive_factors, policy.min_points_gained, global_slots
+        ),
         slots=checked.slots,
-        reason_slots=reason_slots,
-        factor_slots=factor_slots,
     )

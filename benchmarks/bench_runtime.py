@@ -88,6 +88,46 @@ def _sklearn_peer(frame, target):
     return make_pipeline(encode, LogisticRegression(max_iter=1000)).fit(frame, target)
 
 
+def _candidate_models(workdir: Path, model, contract) -> dict:
+    """The runtime's model of every other candidate type, built from the benchmark project's
+    fitted candidates (when it trained one): each type's cost, side by side."""
+    import pickle  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415
+
+    from quantumfinance.pipelines.data_science.artifact import build_scoring_model  # noqa: PLC0415
+    from quantumfinance.pipelines.data_science.evaluation import Calibrator  # noqa: PLC0415
+
+    data = workdir / "project" / "data"
+    fitted_file = data / "06_models" / "fitted_candidates.pkl"
+    if not fitted_file.exists():
+        return {}
+    fitted = pickle.loads(fitted_file.read_bytes())
+    train = pd.read_parquet(data / "05_model_input" / "applicants_train.parquet")
+    policy = model.policy
+    scoring = {
+        "scaling": {
+            "pdo": policy.factor * np.log(2),
+            "base_score": policy.offset,
+            "base_odds": 1.0,
+        },
+        "policy": policy.as_parameters(),
+        "reason_codes": {
+            "max_reasons": policy.max_reasons,
+            "min_points_lost": policy.min_points_lost,
+            "max_positive_factors": policy.max_positive_factors,
+            "min_points_gained": policy.min_points_gained,
+        },
+    }
+    c = model.calibration
+    calibrator = Calibrator(c.method, c.slope, c.intercept, c.x, c.y)
+    return {
+        kind: build_scoring_model(fitted, kind, calibrator, scoring, contract, train)
+        for kind in ("scorecard", "challenger", "blend", "baseline")
+        if kind != model.kind
+    }
+
+
 def run() -> str:
     import mlflow  # noqa: PLC0415
 
@@ -126,6 +166,11 @@ def run() -> str:
             figures["predict", n] = _median_ms(lambda f=frame: pyfunc.predict(f), n)
             figures["scikit-learn peer", n] = _median_ms(lambda f=frame: peer.predict_proba(f), n)
     kinds = ["runtime", "numpy floor", "predict", "scikit-learn peer"]
+    for kind, other in _candidate_models(workdir, model, contract).items():
+        kinds.append(f"runtime, {kind} as champion")
+        for n in SIZES[:2]:
+            part = {k: v[:n] for k, v in columns.items()}
+            figures[kinds[-1], n] = _median_ms(lambda p=part, m=other: score(m, check(m, p)), n)
     lines = [
         f"Model `{model_uri}` ({model.kind}, {len(names)} characteristics); synthetic "
         "applicants of its contract; median ms per call.",

@@ -77,7 +77,7 @@ def test_every_catalog_dataset_has_a_layer_in_data_flow_order(viz_build):
     assert datasets["applicant_contract"] == "contract"
     assert datasets["raw_applicants"] == "raw"
     assert datasets["roc_plot"] == datasets["score_distribution_plot"] == "reporting"  # factory
-    assert datasets["credit_model"] == "models"
+    assert datasets["scoring_model"] == "models"
 
 
 @pytest.fixture(scope="module")

@@ -109,11 +109,12 @@ def test_restore_brings_back_an_earlier_runs_data_and_its_metrics(
     assert "applicants_train.parquet" in out and "applicants_test.parquet" in out, out
 
     models = stack_project / "data" / "06_models"
-    pickles = {p.name: p.read_bytes() for p in models.glob("*.pkl")}
+    pickles = {p.name: p.read_bytes() for p in models.iterdir() if p.suffix in (".pkl", ".json")}
     run = kedro_run(stack_project, stack_env, "--pipelines", "data_science")
     assert run.returncode == 0, run.output[-4000:]
-    # Same code, data and parameters: byte-identical model pickles (quantumfinance.stable_pickle).
-    assert {"credit_model.pkl", "fitted_candidates.pkl"} <= set(pickles)
+    # Same code, data and parameters: byte-identical model files (the scoring model's canonical
+    # JSON; the fitted candidates through quantumfinance.stable_pickle).
+    assert {"fitted_candidates.pkl", "scoring_model.json"} <= set(pickles)
     changed = [name for name, body in pickles.items() if (models / name).read_bytes() != body]
     assert not changed, f"re-training on the same data changed {changed}"
     again = data_science_manifest(stack)

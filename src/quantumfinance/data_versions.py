@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 MANIFEST_BUCKET = "data"
 MANIFEST_PREFIX = "_runs/"
 ARTIFACT_NAME = "data_versions.json"
+MANIFEST_RUN_TAG = "quantumfinance.data_manifest"  # where the run's manifest is (s3://data/...)
 
 
 class DataVersionError(RuntimeError):
@@ -180,6 +181,7 @@ class DataVersionHooks:
         mlflow = sys.modules.get("mlflow")
         if mlflow is not None and mlflow.active_run() is not None:
             mlflow.log_dict(self._manifest, ARTIFACT_NAME)
+            mlflow.set_tag(MANIFEST_RUN_TAG, f"s3://{MANIFEST_BUCKET}/{key}")
 
 
 # --------------------------------------------------------------------------- command line

@@ -215,3 +215,74 @@ class ProvenanceAndPromotionHooks:
             return
         logger.info("Model card set as the description of %s v%s", registry.MODEL_NAME, version)
 
+
+class TruthfulRunHooks:
+    """Any failure after the MLflow run started ends it FAILED, naming the failing node or
+    stage (``quantumfinance.failed_step``): a node, the run's start, the model logging after
+    the nodes (kedro-mlflow's hook, whose errors Kedro does not pass to ``on_pipeline_error``)
+    or the registration. ``quantumfinance.stage`` says what the run is doing meanwhile, so the
+    next run's sweep (lineage.fail_orphaned_runs) can name the stage a killed process died in."""
+
+    def __init__(self) -> None:
+        self._run_id: str | None = None
+        self._failed_node: str | None = None
+
+    def _fail(self, step: str, error: BaseException) -> None:
+        """End this process's run FAILED with the step; MLflow's exit hook must not then end
+        it FINISHED, so the active run is closed too. A dead backend: the sweep does it later."""
+        reason = f"{type(error).__name__}: {error}"
+        try:
+            if self._run_id:
+                lineage.mark_failed(MlflowClient(), self._run_id, step, reason)
+            while mlflow.active_run():
+                mlflow.end_run("FAILED")
+        except Exception as exc:  # noqa: BLE001 - the original error is the one to raise
+            logger.warning("could not mark run %s FAILED at %s: %s", self._run_id, step, exc)
+
+    @hook_impl(wrapper=True)
+    def before_pipeline_run(self, pipeline: Any) -> Any:
+        """Stage ``nodes`` once every start hook ran; a start hook that fails fails the run."""
+        self._run_id, self._failed_node = None, None
+        try:
+            result = yield
+            run = mlflow.active_run()
+            self._run_id = run.info.run_id if run else None
+            if self._run_id:
+                lineage.set_stage(MlflowClient(), self._run_id, "nodes")
+        except Exception as error:
+            run = mlflow.active_run()
+            self._run_id = run.info.run_id if run else None
+            self._fail("run_start", error)
+            raise
+        return result
+
+    @hook_impl
+    def on_node_error(self, node: Any) -> None:
+        """Remember the failing node (kedro-mlflow ends the run in ``on_pipeline_error``)."""
+        self._failed_node = node.name
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        """Name the failing node on the run that kedro-mlflow ends FAILED."""
+        self._fail(self._failed_node or "nodes", error)
+
+    @hook_impl(wrapper=True)
+    def after_pipeline_run(self, pipeline: Any) -> Any:
+        """Around every end hook: data manifest + model logging (kedro-mlflow), registration
+        (ProvenanceAndPromotionHooks); ``complete`` only when all of them succeeded."""
+        if self._run_id is None:
+            return (yield)
+        step = "model_logging" if isinstance(pipeline, PipelineML) else "finishing"
+        client = MlflowClient()
+        try:
+            lineage.set_stage(client, self._run_id, step)
+            result = yield
+            lineage.set_stage(client, self._run_id, lineage.COMPLETE)
+        except Exception as error:
+            try:  # the stage a later end hook reached (e.g. registration)
+                step = client.get_run(self._run_id).data.tags.get(lineage.STAGE_TAG, step)
+            except Exception:  # noqa: BLE001, S110 - backend down: the step this hook set
+                pass
+            self._fail(step, error)
+            raise
+        return result

@@ -111,7 +111,7 @@ class Candidate:
     must come WITH a version (computed before one is created)."""
 
     run_id: str
-    source: str  # the logged model's artifact location
+    source: str  # `models:/<logged model id>`, or any artifact location MLflow registers
     artifacts_sha256: str  # lineage.directory_sha256 of those artifacts
     model_id: str | None = None  # MLflow's logged model id
     contract_sha256: str = ""
@@ -144,9 +144,9 @@ def logged_candidate(
             artifact_uri=model.artifact_location, dst_path=tmp, tracking_uri=client.tracking_uri
         )
         digest = directory_sha256(Path(local))
-    return Candidate(
-        run_id, model.artifact_location, digest, model.model_id, contract_sha256, data_manifest
-    )
+    # The registry takes a logged model by its id (a server checks that the run holds it).
+    source = f"models:/{model.model_id}"
+    return Candidate(run_id, source, digest, model.model_id, contract_sha256, data_manifest)
 
 
 MODEL_DESCRIPTION = (

@@ -273,7 +273,6 @@ def _metric_rule(
 
 def _decide(
     client: MlflowClient,
-    name: str,
     run_id: str,
     champion: ModelVersion | None,
     limits: tuple[float, float],
@@ -313,7 +312,7 @@ def register(
     champion = alias_version(client, name, CHAMPION)
     champion_version = str(champion.version) if champion else None
     promoted, reason, figures = _decide(
-        client, name, candidate.run_id, champion, (min_auc, tolerance), evidence, rules
+        client, candidate.run_id, champion, (min_auc, tolerance), evidence, rules
     )
     client.set_tag(candidate.run_id, "promotion_reason", reason[:TAG_LIMIT])
     if figures.get("model_digest") and figures.get("model_digest") == figures.get(

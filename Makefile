@@ -6,6 +6,7 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
+# `kedro run` sets these itself (src/quantumfinance/settings.py); exported here for the servers.
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
@@ -40,8 +41,8 @@ format: $(STAMP)  ## ruff format + autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-serve: $(STAMP)  ## API + Streamlit with a fresh demo key: the champion of MLFLOW_TRACKING_URI (source .stack.env), else the embedded default (ENV=<portfolio>)
-	$(BIN)/python -m scripts.serve $(if $(ENV),--env $(ENV))
+serve: $(STAMP)  ## API + Streamlit with a fresh demo key: the champion of MLFLOW_TRACKING_URI (source .stack.env), else the embedded default (ENV=<portfolio>, API_PORT=, UI_PORT=)
+	$(BIN)/python -m scripts.serve $(if $(ENV),--env $(ENV)) $(if $(API_PORT),--api-port $(API_PORT)) $(if $(UI_PORT),--ui-port $(UI_PORT))
 
 stack-up: $(STAMP)  ## no-Docker stack on 127.0.0.1 (PostgreSQL, durable S3, MLflow server, Dask)
 	$(BIN)/python -m quantumfinance.stack up

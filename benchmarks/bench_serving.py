@@ -305,18 +305,26 @@ def _hostile(url: str, body: str, key: str, workdir: Path) -> dict:
 
 def _model_floor(tracking_uri: str, model_uri: str, rows: list[dict]) -> dict[str, dict]:
     """Median ms per batch size, in process (no HTTP): the registered model's own pyfunc
-    predict, and the same inference nodes as the API runs them (its fast path, from the
-    validated dicts)."""
+    predict, and the scoring runtime as the API runs it (decoded dicts -> columns -> check ->
+    score -> JSON)."""
     import logging  # noqa: PLC0415
 
     import mlflow  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
+    from quantumfinance.scoring import score  # noqa: PLC0415
+    from quantumfinance.scoring.output import output_json  # noqa: PLC0415
+    from quantumfinance_serving.bodies import applicants  # noqa: PLC0415
     from quantumfinance_serving.model_store import load  # noqa: PLC0415
 
     mlflow.set_tracking_uri(tracking_uri)
     model = mlflow.pyfunc.load_model(model_uri)
-    served = load(model_uri, use_fast_path=True)
+    served = load(model_uri).scoring
+
+    def runtime(batch: list[dict]) -> None:
+        checked = applicants(served, {"applicants": batch}, True, len(batch))
+        output_json(served, score(served, checked.checked))
+
     logging.disable(logging.INFO)  # the runner logs every node of every call
 
     def median_ms(call, n: int) -> float:
@@ -333,7 +341,7 @@ def _model_floor(tracking_uri: str, model_uri: str, rows: list[dict]) -> dict[st
         for n in (1, *BATCH_SIZES):
             frame = pd.DataFrame(rows[:n])
             floor["predict"][n] = median_ms(lambda f=frame: model.predict(f), n)
-            floor["nodes"][n] = median_ms(lambda r=rows[:n]: served.predict_records(r), n)
+            floor["nodes"][n] = median_ms(lambda r=rows[:n]: runtime(r), n)
     finally:
         logging.disable(logging.NOTSET)
     return floor
@@ -383,9 +391,8 @@ def _report(results: dict, model_uri: str) -> str:
     lines += [
         "",
         "In process, no HTTP (median): the registered model's pyfunc `predict` "
-        f"{figures(floor['predict'])}; the same inference nodes as the API runs them (fast "
-        f"path, from validated dicts) {figures(floor['nodes'])}. Every request pays at least "
-        "one such call; the API's micro-batching shares calls between concurrent requests.",
+        f"{figures(floor['predict'])}; the scoring runtime as the API runs it (decoded body ->"
+        f" columns -> check -> score -> JSON) {figures(floor['nodes'])}.",
     ]
     hostile = results["hostile"]
     calm99, storm99 = hostile["calm"]["p99"] / 1000, hostile["hostile"]["p99"] / 1000
@@ -396,18 +403,32 @@ def _report(results: dict, model_uri: str) -> str:
         f"{calm99:.1f} ms → {storm99:.1f} ms "
         f"({'met' if storm99 <= 2 * calm99 else 'not met'}: goal ≤ 2×).",
     ]
-    api8, peer8 = results["api"]["single"][8], results["fair"]["single"][8]
-    ratio = api8["rps"] / max(peer8["rps"], 1e-9)
+    api8, fair8 = results["api"]["single"][8], results["fair"]["single"][8]
+    ratio = api8["rps"] / max(fair8["rps"], 1e-9)
     batch10k = results["api"]["batch"][10_000][0]
     ready = results["api"]["ready_seconds"]
+    ours_vs_fair = (
+        all(results["peer"]["batch"][n][0] <= results["fair"]["batch"][n][0] for n in BATCH_SIZES)
+        and results["peer"]["single"][1]["p50"] <= results["fair"]["single"][1]["p50"]
+    )
+
+    def row(goal: str, got: str, ok: bool) -> str:
+        return f"| {goal} | {got} | {'met' if ok else 'not met'} |"
+
     lines += [
         "",
-        "Goals: throughput at c=8 ≥ 10× the fair (scikit-learn) peer — "
-        f"**{ratio:.1f}×** ({'met' if ratio >= 10 else 'not met'}); p99 at c=8 ≤ 10 ms — "
-        f"**{api8['p99'] / 1000:.1f} ms** ({'met' if api8['p99'] <= 10_000 else 'not met'}); "
-        f"10,000-row batch ≤ 100 ms — **{batch10k:.0f} ms** "
-        f"({'met' if batch10k <= 100 else 'not met'}); ≥ 1,000 req/s at c=8 — "
-        f"**{api8['rps']:.0f}** ({'met' if api8['rps'] >= 1000 else 'not met'}); "
-        f"start → ready ≤ 5 s — **{ready:.1f} s** ({'met' if ready <= 5 else 'not met'}).",
+        "| goal (issue 20) | measured | |",
+        "|---|---:|---|",
+        row("API c=8 ≥ 1,500 req/s", f"{api8['rps']:,.0f} req/s", api8["rps"] >= 1500),
+        row("API c=8 p99 ≤ 10 ms", f"{api8['p99'] / 1000:.1f} ms", api8["p99"] <= 10_000),
+        row("API ≥ 25× the scikit-learn peer at c=8", f"{ratio:.1f}×", ratio >= 25),
+        row("10,000-row JSON batch ≤ 100 ms end to end", f"{batch10k:.0f} ms", batch10k <= 100),
+        row("start → ready ≤ 2 s", f"{ready:.1f} s", ready <= 2),
+        row(
+            "`mlflow models serve` of our model at least as fast as of the scikit-learn peer, "
+            "every size (1-row p50 at c=1, 1,000 and 10,000-row batches)",
+            "see the tables above",
+            ours_vs_fair,
+        ),
     ]
     return "\n".join(lines)

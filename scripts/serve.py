@@ -4,7 +4,9 @@ Serves `credit-score@champion` from the registry the environment names: `--store
 sqlite store), else `--env ENV` (`make serve ENV=cards`: that env's mlflow.yml), else
 `MLFLOW_TRACKING_URI` (set by `source .stack.env`: the stack's tracking server), else the
 embedded default sqlite:///mlflow.db in the repo root. The banner says which. `QF_AUDIT_DSN`, if
-set, sends the decision audit to PostgreSQL. A fresh key is minted on every start; only its hash
+set, sends the decision audit to PostgreSQL; else it goes to the env's own JSONL file
+(`<data_root>/09_audit/decisions.jsonl`, or `QF_AUDIT_PATH`). Ports: `--api-port`, `--ui-port`
+(`make serve API_PORT=8100 UI_PORT=8600`). A fresh key is minted on every start; only its hash
 reaches the API. Ctrl-C stops both processes.
 """
 
@@ -117,6 +119,13 @@ def stop(processes: list[subprocess.Popen]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def audit_file(env: str | None) -> Path:
+    """The env's JSONL decision audit: ``<data_root>/09_audit/decisions.jsonl`` (one per env)."""
+    from quantumfinance.registry import project_data_root  # noqa: PLC0415 - slow import
+
+    return project_data_root(ROOT, env) / "09_audit" / "decisions.jsonl"
+
+
 def say(message: str, error: bool = False) -> None:
     """Write a line for the operator (stderr for problems), flushed at once."""
     stream = sys.stderr if error else sys.stdout
@@ -143,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"Port {port} is already in use; pick another with {flag} <port>.", error=True)
             return 1
 
+    audit_path = os.environ.get("QF_AUDIT_PATH") or str(audit_file(args.env))
     api_key, key_entry = new_key("demo")
     api_url = f"http://127.0.0.1:{args.api_port}"
     ui_url = f"http://127.0.0.1:{args.ui_port}"
@@ -154,12 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         "QF_API_KEYS": key_entry,
         "QF_HOST": "127.0.0.1",
         "QF_PORT": str(args.api_port),
+        "QF_AUDIT_PATH": audit_path,
     }
     ui_env = {**os.environ, "QF_API_URL": api_url, "QF_API_KEY": api_key}
     audit = (
         "PostgreSQL table decision_audit (QF_AUDIT_DSN)"
         if os.environ.get("QF_AUDIT_DSN")
-        else os.environ.get("QF_AUDIT_PATH", "data/09_audit/decisions.jsonl")
+        else audit_path
     )
     ui_args = [sys.executable, "-m", "streamlit", "run", str(APP)]
     ui_args += ["--server.port", str(args.ui_port), "--server.address", "127.0.0.1"]

@@ -10,7 +10,7 @@ from kedro.io import DataCatalog
 
 from quantumfinance import lineage
 from quantumfinance.datasets import ScoredParquetDataset
-from quantumfinance.pipelines.data_science.nodes import REASON_ITEM
+from quantumfinance.scoring.score import REASON_ITEM
 
 REASONS = [
     [{"code": "DURATION", "text": "Loan duration 48: longer loans score lower", "points": 12.5}],

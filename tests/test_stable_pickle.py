@@ -52,8 +52,9 @@ def test_same_fit_gives_the_same_bytes_across_processes() -> None:
 
 def test_model_pickles_use_the_stable_backend() -> None:
     catalog = yaml.safe_load((REPO_ROOT / "conf/base/catalog_data_science.yml").read_text())
-    for name in ("credit_model", "fitted_candidates"):
-        assert catalog[name]["backend"] == "quantumfinance.stable_pickle", name
+    assert catalog["fitted_candidates"]["backend"] == "quantumfinance.stable_pickle"
+    # The scoring model is no pickle: canonical JSON of plain arrays.
+    assert catalog["scoring_model"]["type"] == "quantumfinance.model_dataset.ScoringModelDataset"
 
 
 class Fitted:

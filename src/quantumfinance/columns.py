@@ -1,60 +1,49 @@
-"""Checked applicants as one array per characteristic: what the inference nodes pass each other.
+"""Applicants at the boundary of the scoring runtime: a table's columns as arrays, converted once.
 
-A DataFrame costs tens of microseconds per column access and hundreds per construction; on a
-one-applicant request that overhead was most of the model's time. The nodes work on arrays, so
-they hand each other arrays, and the only frame built per call is the model's output.
+The runtime takes one array per characteristic (numpy, or Arrow for text). A pandas frame (the
+logged model's ``predict``, reports) is converted here, column by column, with missing values as
+NaN or None; an Arrow table or record batch (a parquet book) hands over its columns as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 
-class Columns:
-    """A table held as ``name -> 1-D array`` (numpy, or a pandas extension array for the text
-    columns of a large batch), all of ``rows`` length. Reads like a DataFrame where the nodes
-    need it: ``columns[name]``, ``len(columns)`` (rows), iteration over the names."""
+def frame_columns(frame: pd.DataFrame, names: Iterable[str]) -> dict[str, Any]:
+    """The named columns of a frame: numbers as float64 (missing: NaN), anything else as
+    objects (missing: None), so the runtime judges every value as the contract says."""
+    columns: dict[str, Any] = {}
+    for name in names:
+        if name not in frame:
+            continue  # the runtime names the missing column
+        values = frame[name]
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            columns[name] = values.to_numpy(dtype="float64", na_value=np.nan)
+        elif isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
+            array = pa.array(values.array, from_pandas=True) if values.dtype != object else None
+            columns[name] = array if array is not None else values.to_numpy(dtype=object)
+        else:
+            columns[name] = values.to_numpy(dtype=object)
+    return columns
 
-    __slots__ = ("_arrays", "rows")
 
-    def __init__(self, arrays: Mapping[str, Any], rows: int) -> None:
-        for name, values in arrays.items():
-            if len(values) != rows:
-                raise ValueError(f"column {name!r} has {len(values)} values for {rows} rows")
-        self._arrays = dict(arrays)
-        self.rows = rows
-
-    def __getitem__(self, name: str) -> Any:
-        return self._arrays[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._arrays
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._arrays)
-
-    def __len__(self) -> int:
-        return self.rows
-
-    def __repr__(self) -> str:
-        return f"Columns({self.rows} rows: {', '.join(self._arrays)})"
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self._arrays)
-
-    def select(self, names: Any) -> Columns:
-        """These columns only, in this order."""
-        return Columns({name: self._arrays[name] for name in names}, self.rows)
-
-    def slice(self, start: int, stop: int) -> Columns:
-        """Rows ``start:stop`` (views, no copy)."""
-        part = {name: values[start:stop] for name, values in self._arrays.items()}
-        return Columns(part, len(range(*slice(start, stop).indices(self.rows))))
-
-    def to_frame(self) -> pd.DataFrame:
-        """The same table as a DataFrame (for an estimator that wants one)."""
-        return pd.DataFrame(self._arrays, columns=self.columns)
+def table_columns(table: pa.Table | pa.RecordBatch, names: Iterable[str]) -> dict[str, Any]:
+    """The named columns of an Arrow table: text stays Arrow, numbers become float64 numpy."""
+    columns: dict[str, Any] = {}
+    for name in names:
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            columns[name] = column.to_numpy().astype("float64", copy=False)
+        else:
+            columns[name] = column
+    return columns

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -32,6 +31,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from quantumfinance.scoring.check import value_problem
 
 # Column names as the model, the API and parquet see them: snake_case.
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$", max_length=64)]
@@ -85,6 +86,9 @@ class Target(_Strict):
     label: str = "Defaulted"
     bad: tuple[Code, ...] = Field(min_length=1)
     good: tuple[Code, ...] = Field(min_length=1)
+    # Share of rows whose target value is neither bad nor good that ingest lets through to the
+    # quarantine; unset (the default) means none: any such value stops ingest.
+    max_unmapped_fraction: float | None = Field(None, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _disjoint(self) -> Target:
@@ -183,25 +187,17 @@ class Characteristic(_Strict):
             label=self.title, description=self.description or self.title, suffix=suffix
         )
 
-    def problem(self, value: Any) -> str | None:  # noqa: PLR0911 - one return per rule
-        """Why one value breaks this characteristic, or None: the rule every consumer applies."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None if self.nullable else "is missing"
-        if self.is_categorical:
-            if isinstance(value, str) and value in self.categories:
-                return None
-            return f"{value!r} is not one of the allowed categories"
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-            return f"{value!r} is not a number"
-        if not math.isfinite(value):
-            return f"{value!r} is not a finite number"
-        if self.type == "integer" and float(value) != int(value):
-            return f"{value!r} is not a whole number"
-        if value < self.minimum:
-            return f"{value!r} is below the minimum {_number(self.minimum)}"
-        if value > self.maximum:
-            return f"{value!r} is above the maximum {_number(self.maximum)}"
-        return None
+    def problem(self, value: Any) -> str | None:
+        """Why one value breaks this characteristic, or None: the scoring runtime's rule, the
+        one every consumer applies."""
+        return value_problem(
+            value,
+            categories=self.categories if self.is_categorical else None,
+            nullable=self.nullable,
+            integer=self.type == "integer",
+            minimum=self.minimum,
+            maximum=self.maximum,
+        )
 
 
 class ApplicantContract(_Strict):
@@ -272,6 +268,15 @@ class ApplicantContract(_Strict):
         return names
 
     @cached_property
+    def text_sources(self) -> tuple[str, ...]:
+        """Source columns read as text: categorical characteristics and a read id (codes such
+        as ``"01"`` keep their leading zeros)."""
+        sources = [c.source_column for c in self.characteristics if c.is_categorical]
+        if not self.id.generate:
+            sources.insert(0, self.id.source or self.id.name)
+        return tuple(sources)
+
+    @cached_property
     def digest(self) -> str:
         """sha256 of the canonical JSON form: the contract's version in lineage and the API."""
         canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
@@ -329,6 +334,14 @@ class ApplicantContract(_Strict):
         unknown = [k for k in applicant if k not in self.by_name]
         problems.update({k: "is not a characteristic of this contract" for k in unknown})
         return problems
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A column as text the way the contract compares codes (``code_text``), missing kept: the one
+    comparison of categories and ids in ingest and validation."""
+    if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
+        return values
+    return values.map(code_text, na_action="ignore").astype("str")
 
 
 def code_text(value: Any) -> str:
@@ -417,10 +430,27 @@ class ApplicantContractDataset(AbstractDataset[ApplicantContract, ApplicantContr
         return {"filepath": str(self._filepath)}
 
 
-def contract_of_model(pyfunc_model: Any, artifact: str = "applicant_contract") -> ApplicantContract:
-    """The contract a logged credit model carries (an artifact of its inference pipeline)."""
+def contract_of_model(pyfunc_model: Any, artifact: str = "scoring_model") -> ApplicantContract:
+    """The contract a logged credit model carries (inside its inference pipeline's scoring
+    model artifact)."""
     catalog = pyfunc_model.unwrap_python_model().loaded_catalog
-    contract = catalog.load(artifact)
-    if not isinstance(contract, ApplicantContract):
-        raise ContractError(f"the model's {artifact!r} artifact is not an applicant contract")
-    return contract
+    return contract_of_scoring_model(catalog.load(artifact))
+
+
+def contract_of_scoring_model(scoring_model: Any) -> ApplicantContract:
+    """The contract a scoring runtime model was trained on."""
+    data = getattr(scoring_model, "contract", None)
+    if not isinstance(data, dict):
+        raise ContractError("the model carries no applicant contract")
+    return ApplicantContract.from_dict(data, origin="the model's applicant contract")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m quantumfinance.contract draft FILE ...``: see quantumfinance.drafting."""
+    from quantumfinance.drafting import main as draft_main  # noqa: PLC0415 - the CLI only
+
+    return draft_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

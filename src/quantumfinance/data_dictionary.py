@@ -78,7 +78,7 @@ def example_data(
     if not path or not (root / path).is_file():
         return None
     read = dict(ingest.get("read") or {})
-    raw = read_applicant_file(root / path, read)
+    raw = read_applicant_file(root / path, read, contract.text_sources)
     return ExampleData(to_contract_columns(raw, contract, origin=str(path)), str(path), read)
 
 
@@ -121,7 +121,7 @@ def _observed(c: Characteristic, values: pd.Series) -> str:
 
 def _kind(c: Characteristic) -> str:
     if c.is_categorical:
-        return "text (categorical)"
+        return "text (categorical, read as written)"
     if c.type == "integer":
         return "integer (float64 in raw files when missing)" if c.nullable else "integer (int64)"
     return "float (float64)"
@@ -154,6 +154,8 @@ def _codes(values: Sequence[Any]) -> str:
 
 def _identifier_and_target(contract: ApplicantContract, example: ExampleData | None) -> list[str]:
     id_, target = contract.id, contract.target
+    # As ingest reads it: a generated id is a number, an id read from the file is text.
+    id_type = "integer (1..n)" if id_.generate else "text (as written in the file)"
     id_source = (
         "generated: 1..n in file order"
         if id_.generate
@@ -166,7 +168,7 @@ def _identifier_and_target(contract: ApplicantContract, example: ExampleData | N
     return [
         "| column | role | type | source |",
         "|---|---|---|---|",
-        f"| `{id_.name}` | applicant identifier, unique | int64 | {id_source} |",
+        f"| `{id_.name}` | applicant identifier, unique | {id_type} | {id_source} |",
         f"| `{target.name}` | target: {_md(target.label)} | raw: the source codes; "
         f"validated: int64, 1 = bad, 0 = good | column `{_md(target.source or target.name)}`: "
         f"{_codes(target.bad)} → 1 (bad), {_codes(target.good)} → 0 (good) |",
@@ -182,7 +184,7 @@ def _example_section(example: ExampleData | None, env: str) -> list[str]:
             f"No example data: `conf/{env}/{INGEST_FILE}` names no readable `ingest.path`, so this "
             "dictionary shows the contract only."
         ]
-    options = ", ".join(f"{k}={v!r}" for k, v in example.read.items()) or "none (pandas defaults)"
+    options = ", ".join(f"{k} `{v}`" for k, v in example.read.items()) or "none (pandas defaults)"
     rows = len(example.applicants)
     return [
         f"Observed values below come from `{example.path}` ({rows:,} applicants), read with "

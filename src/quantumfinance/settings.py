@@ -1,5 +1,19 @@
 """Project settings: Kedro defaults, the config resolvers the `stack` env needs, the run log."""
 
+import os
+
+# `kedro run` typed directly is as quiet as `make run`: no telemetry prompt, no MLflow download
+# progress bars (read when an artifact is fetched, so setting them here is early enough; an
+# explicit value in the environment wins). MLflow's own log handler: see conf/logging.yml.
+QUIET_ENVIRONMENT = {
+    "KEDRO_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+for _name, _value in QUIET_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
+
+# ruff: noqa: E402 - the imports below come after the environment above
 from quantumfinance.config_loader import LOADER_ARGS, ProjectConfigLoader
 from quantumfinance.data_versions import DataVersionHooks
 from quantumfinance.hooks import ProvenanceAndPromotionHooks, TruthfulRunHooks

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import operator
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,13 +58,11 @@ def input_hasher(feature_names: Sequence[str]) -> Callable[[dict[str, Any]], str
     contract order (a missing value is ``None``), joined by the unit separator (cheap, stable)."""
     if not feature_names:
         raise ValueError("a model without input features cannot be audited")
-    # itemgetter + map(str) stay in C: half the time of a generator over the names (10,000 rows).
-    # With one name itemgetter returns the value itself, not a 1-tuple.
-    pick = operator.itemgetter(*feature_names)
-    in_order = pick if len(feature_names) > 1 else (lambda applicant: (pick(applicant),))
+    # map(get) + map(str) stay in C; a nullable input left out of the body hashes as None.
+    names = tuple(feature_names)
 
     def input_hash(applicant: dict[str, Any]) -> str:
-        joined = "\x1f".join(map(str, in_order(applicant)))
+        joined = "\x1f".join(map(str, map(applicant.get, names)))
         return hashlib.sha256(joined.encode()).hexdigest()
 
     return input_hash

@@ -6,15 +6,14 @@ pool, one hop per dependency per request (measured: ~16 hops on /v1/model, most 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+import asyncio
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
+from quantumfinance_serving.bodies import Applicants, BodyError, applicants, decode
 from quantumfinance_serving.metrics import ServingMetrics
 from quantumfinance_serving.model_store import LoadedModel, ModelStore
 from quantumfinance_serving.scoring import MicroBatcher
@@ -67,86 +66,44 @@ MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 
 @dataclass(frozen=True)
 class ValidatedApplicants:
-    """Applicants that passed the request schema of ``model``, which is then the one to score them.
+    """Applicants that passed the contract of ``model``, which is then the one to score them.
 
-    The schema depends on the model (its contract), which loads after startup and may be
-    swapped, so the body is validated here against the model served at this moment rather
-    than by a schema fixed when the routes were declared."""
+    The contract depends on the model, which loads after startup and may be swapped, so the
+    body is checked here against the model served at this moment rather than by a schema fixed
+    when the routes were declared."""
 
     model: LoadedModel
-    applicants: list[dict[str, Any]]
+    applicants: Applicants
 
 
-def _printable(value: Any) -> Any:
-    """Strings with lone surrogates (from hostile JSON keys) escaped, so the error serialises."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, dict):
-        return {_printable(k): _printable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_printable(v) for v in value)
-    return value
+INLINE_BYTES = 16_384  # bodies up to this size are checked on the event loop (~1 ms at most)
 
 
-def _invalid(exc: ValidationError) -> RequestValidationError:
-    """pydantic's errors, located in the body as FastAPI reports them; inputs not echoed back."""
-    return RequestValidationError(
-        [
-            _printable({**error, "loc": ("body", *error["loc"])})
-            for error in exc.errors(include_url=False, include_input=False)
-        ]
-    )
-
-
-def _validated(body: bytes, from_json: Callable[[bytes], Any], from_python: Callable[[Any], Any]):
-    """The body validated by the served schema; RequestValidationError naming the fields.
-
-    The JSON parser refuses a lone surrogate (``"\\ud800"``) for the whole document, which
-    names no field. Python's JSON reader accepts it (and NaN, Infinity) as a value, so such a
-    body is validated again from Python objects: the error then names the field it is in."""
+def _checked(model: LoadedModel, body: bytes, batch: bool, max_batch: int) -> Applicants:
     try:
-        return from_json(body)
-    except ValidationError as exc:
-        if any(error["type"] != "json_invalid" for error in exc.errors()):
-            raise _invalid(exc) from None
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise _invalid(exc) from None
-    try:
-        return from_python(data)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+        return applicants(model.scoring, decode(body), batch, max_batch)
+    except BodyError as exc:
+        raise RequestValidationError(exc.errors) from None
+
+
+async def _validated(request: Request, store: ModelStore, batch: bool, max_batch: int):
+    model = store.get()  # ModelNotReady (503): no contract to check against yet
+    body = await request.body()
+    if len(body) <= INLINE_BYTES:
+        checked = _checked(model, body, batch, max_batch)
+    else:  # a large body is decoded and checked off the event loop: /health keeps answering
+        checked = await asyncio.to_thread(_checked, model, body, batch, max_batch)
+    return ValidatedApplicants(model, checked)
 
 
 async def one_applicant(request: Request, store: StoreDep) -> ValidatedApplicants:
-    model = store.get()  # ModelNotReady (503): no contract to validate against yet
-    schema = model.request_schema
-    body = await request.body()
-    applicant = _validated(body, schema.applicant_from_json, schema.applicant_from_python)
-    return ValidatedApplicants(model, [applicant])
+    return await _validated(request, store, False, 1)
 
 
 async def batch_of_applicants(
     request: Request, store: StoreDep, settings: SettingsDep
 ) -> ValidatedApplicants:
-    model = store.get()
-    schema = model.request_schema
-    body = await request.body()
-    applicants = _validated(body, schema.applicants_from_json, schema.applicants_from_python)
-    size = len(applicants)
-    if not 1 <= size <= settings.max_batch:
-        problem = "is empty" if size == 0 else f"has {size} applicants"
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "applicants"),
-                    "msg": f"batch {problem}; send 1 to {settings.max_batch} (QF_MAX_BATCH)",
-                    "type": "batch_size",
-                }
-            ]
-        )
-    return ValidatedApplicants(model, applicants)
+    return await _validated(request, store, True, settings.max_batch)
 
 
 # Declare these after the key: authentication and the rate limit come before the body.

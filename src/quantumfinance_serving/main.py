@@ -12,15 +12,21 @@ from fastapi_offline import FastAPIOffline
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from slowapi.middleware import SlowAPIASGIMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from quantumfinance.contract import ContractError
 from quantumfinance_serving.audit import AuditError, open_audit_log
+from quantumfinance_serving.http_policy import (
+    JsonBodyMiddleware,
+    SecurityHeadersMiddleware,
+    cors_options,
+)
 from quantumfinance_serving.limits_middleware import MaxBodySizeMiddleware, MaxHeadersMiddleware
 from quantumfinance_serving.metrics import MetricsMiddleware, ServingMetrics
 from quantumfinance_serving.model_store import ModelNotReady, ModelStore
-from quantumfinance_serving.openapi import served_openapi
+from quantumfinance_serving.openapi import BODIES, served_openapi
 from quantumfinance_serving.routes import health, model, monitoring, scoring
 from quantumfinance_serving.scoring import MicroBatcher
 from quantumfinance_serving.security import (
@@ -28,6 +34,7 @@ from quantumfinance_serving.security import (
     GuardMiddleware,
     KeyRing,
     MovingWindow,
+    RateLimitHeadersMiddleware,
     per_key_limiter,
     rate_limit_exceeded,
 )
@@ -100,7 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = ModelStore(
         settings.model_uri,
         settings.reload_interval_seconds,
-        settings.fast_path,
         on_reload_failure=metrics.reload_failures.inc,
     )
     metrics.watch(store)
@@ -144,10 +150,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(AuditError, _audit_failed)
     app.add_exception_handler(ContractError, _refused_by_model)
     app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded)
-    # Added innermost first: metrics -> header cap -> trusted proxy headers -> key (ours) ->
-    # per-key limit (slowapi, only authenticated /v1/* requests get here) -> body cap. Neither
-    # the key check nor the limit reads the body.
+    # Added innermost first: metrics -> security headers -> header cap -> trusted proxy
+    # headers -> CORS (answers preflights) -> key (ours) -> per-key limit (slowapi, only
+    # authenticated /v1/* requests get here) -> X-RateLimit-* headers -> JSON content type
+    # (415) -> body cap. Nothing before the body cap reads the body.
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(JsonBodyMiddleware, paths=frozenset(BODIES))
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(SlowAPIASGIMiddleware)
     app.add_middleware(
         GuardMiddleware,
@@ -157,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         keyed_paths=frozenset() if settings.metrics_port else frozenset({"/metrics"}),
     )
+    app.add_middleware(CORSMiddleware, **cors_options(settings.allowed_origins))
     if settings.proxy_networks:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_networks)
     app.add_middleware(
@@ -164,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_header_bytes,
         max_count=settings.max_header_count,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _add_routes(app, scoring.router, model.router, monitoring.router, health.router)
     if not settings.metrics_port:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -52,10 +53,9 @@ class ServingMetrics:
         """Export the store's state (read at each scrape) with this registry."""
         self.registry.register(ModelCollector(store))
 
-    def count_decisions(self, results: list[dict]) -> None:
+    def count_decisions(self, bands: list[str], decisions: list[str]) -> None:
         counts: dict[tuple[str, str], int] = {}
-        for result in results:
-            key = (result["band"], result["decision"])
+        for key in zip(bands, decisions, strict=True):
             counts[key] = counts.get(key, 0) + 1
         for (band, decision), n in counts.items():
             self.decisions.labels(band, decision).inc(n)
@@ -88,6 +88,32 @@ class ModelCollector(Collector):
         )
 
 
+# Label values come from fixed sets, whatever a caller sends: any other method is "other", any
+# path no route template matches is "unmatched" (a label per made-up method or path grew
+# /metrics by megabytes and slowed every scrape).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else OTHER_METHOD
+
+
+def route_label(scope: Scope) -> str:
+    """The template of the route serving the request (``/v1/model/plots/{name}``), also for a
+    request refused before routing (401, 415, 429 ...); ``unmatched`` for any other path."""
+    route = scope.get("route")
+    if route is None:
+        app = scope.get("app")
+        for candidate in getattr(app, "routes", ()):
+            if candidate.matches(scope)[0] is not Match.NONE:
+                route = candidate
+                break
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
 class MetricsMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware overhead): counts and times every request by route."""
 
@@ -110,7 +136,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], path, str(status[0])).inc()
-            self.metrics.latency.labels(scope["method"], path).observe(time.perf_counter() - start)
+            method, route = method_label(scope["method"]), route_label(scope)
+            self.metrics.requests.labels(method, route, str(status[0])).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)

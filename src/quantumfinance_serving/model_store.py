@@ -1,13 +1,12 @@
-"""Loads the registered pipeline model, keeps it in memory and swaps it atomically on reload.
+"""Loads the registered model's scoring runtime, keeps it in memory and swaps it atomically.
 
-A loaded model travels with everything derived from it: its applicant contract (an artifact of
-the inference pipeline), the request schema generated from that contract, the layout of its
-input frame (from its MLflow signature) and the audit hash of its inputs. One swap replaces
-them all, so a request is validated, framed, scored and audited by one model version.
-
-Scoring semantics stay in the inference pipeline: the fast path below only skips the Kedro
-runner's per-call overhead (hook manager, catalog deepcopy) and calls the pipeline's own node
-functions in the runner's order. tests/serving/test_parity.py proves it equal to `predict`.
+The registered model is the inference pipeline; its one artifact is the scoring runtime's model
+(plain arrays, quantumfinance.scoring), which the pipeline's node and this API both score with.
+The API reads that artifact straight from the downloaded model: no Kedro runner, no pickled
+library objects. A loaded model travels with everything derived from it: its applicant contract
+(inside the artifact), the OpenAPI request schema generated from that contract and the audit
+hash of its inputs. One swap replaces them all, so a request is checked, scored and audited by
+one model version. tests/serving/test_parity.py proves the API equal to the pyfunc `predict`.
 """
 
 from __future__ import annotations
@@ -22,11 +21,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from quantumfinance.columns import Columns
-from quantumfinance.contract import ApplicantContract, ContractError, contract_of_model
+from quantumfinance.contract import ApplicantContract, ContractError, contract_of_scoring_model
+from quantumfinance.scoring import ScoringModel, check, score
+from quantumfinance.scoring.stored import load_scoring_model
 from quantumfinance_serving.audit import input_hasher
 from quantumfinance_serving.model_uri import RegistryRef, parse_model_uri  # noqa: F401 - re-export
 from quantumfinance_serving.schemas import RequestSchema, request_schema
@@ -74,145 +71,14 @@ class ModelIdentity:
     artifact_digest: str | None = None  # sha256 of the artifacts as loaded (quantumfinance.lineage)
 
 
-# MLflow column types -> numpy dtype of the input frame; strings stay as pandas infers them.
-_SIGNATURE_DTYPES = {
-    "long": np.dtype(np.int64),
-    "integer": np.dtype(np.int64),
-    "double": np.dtype(np.float64),
-    "float": np.dtype(np.float64),
-}
-
-
-@dataclass(frozen=True)
-class FrameLayout:
-    """The model's input frame: the contract's features, in order, with the signature's dtypes.
-
-    ``dtypes`` maps column -> numpy dtype (None: strings, left to pandas' inference). ``required``
-    are the columns a frame must have (nullable ones may be absent, as the signature says).
-    """
-
-    dtypes: dict[str, np.dtype | None]
-    required: frozenset[str]
-
-    @classmethod
-    def of(cls, contract: ApplicantContract, input_schema: Any = None) -> FrameLayout:
-        """From the model's MLflow input schema; from the contract alone when it has none."""
-        required = frozenset(c.name for c in contract.features if not c.nullable)
-        if input_schema is None:
-            dtypes = {c.name: _contract_dtype(c) for c in contract.features}
-            return cls(dtypes, required)
-        specs = {spec.name: spec for spec in input_schema.inputs}
-        if tuple(specs) != contract.feature_names:
-            raise ContractError(
-                f"the model's signature inputs {list(specs)} are not its contract's features "
-                f"{list(contract.feature_names)}"
-            )
-        dtypes = {
-            name: _SIGNATURE_DTYPES.get(getattr(spec.type, "name", ""))
-            for name, spec in specs.items()
-        }
-        return cls(dtypes, required)
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.dtypes)
-
-    def frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
-        """Validated applicant dicts -> the DataFrame the model's signature expects.
-
-        Built column by column: from_records walks every row dict through pandas' generic
-        inference (~40 ms for 10,000 applicants); one array per column gives the signature's
-        dtypes directly (a missing number is NaN; categories, None included, are left to pandas'
-        string inference, as `DataFrame(records)` would give them to `predict`)."""
-        columns = {}
-        for name, dtype in self.dtypes.items():
-            values = [record[name] for record in records]
-            columns[name] = values if dtype is None else np.array(values, dtype=dtype)
-        return pd.DataFrame(columns, columns=self.columns)
-
-    def arrays(self, records: list[dict[str, Any]]) -> Columns:
-        """The same applicants as one array per column, for the inference pipeline's own
-        input type (no DataFrame: its construction and column access were most of a
-        one-applicant request). Categories stay Python objects (None for missing); the
-        pipeline's first node types them exactly as it types the frame's strings."""
-        columns = {}
-        for name, dtype in self.dtypes.items():
-            values = [record[name] for record in records]
-            columns[name] = np.array(values, dtype=object if dtype is None else dtype)
-        return Columns(columns, len(records))
-
-    def conform(self, applicants: pd.DataFrame) -> pd.DataFrame:
-        """Any applicant frame -> the model's inputs, as the signature enforcement would give.
-
-        Missing required columns are a ContractError; numbers are cast to the signature's
-        dtype; values are left to the inference pipeline's own contract check."""
-        missing = sorted(self.required - set(applicants.columns))
-        if missing:
-            raise ContractError(f"applicants lack the model's input column(s) {missing}")
-        if list(applicants.columns) == self.columns and all(
-            dtype is None or applicants[name].dtype == dtype for name, dtype in self.dtypes.items()
-        ):
-            return applicants
-        columns = {}
-        for name, dtype in self.dtypes.items():
-            if name not in applicants:
-                continue  # an optional column: the model treats it as missing
-            values = applicants[name]
-            if dtype is not None and values.dtype != dtype and values.dtype.kind in "iuf":
-                values = values.astype(dtype)  # int -> long/double, float32 -> double
-            columns[name] = values
-        return pd.DataFrame(columns, index=applicants.index)
-
-
-def _contract_dtype(characteristic: Any) -> np.dtype | None:
-    """The signature's rule: category -> string, integer -> long (double when nullable)."""
-    if characteristic.is_categorical:
-        return None
-    if characteristic.type == "integer" and not characteristic.nullable:
-        return np.dtype(np.int64)
-    return np.dtype(np.float64)
-
-
-class PipelineFastPath:
-    """Runs the inference pipeline's nodes in order on preloaded artifacts (no runner)."""
-
-    def __init__(self, pyfunc_model: Any, layout: FrameLayout) -> None:
-        from kedro_mlflow.mlflow import KedroPipelineModel  # noqa: PLC0415 - heavy import
-
-        python_model = pyfunc_model.unwrap_python_model()
-        if not isinstance(python_model, KedroPipelineModel):
-            raise TypeError(f"not a KedroPipelineModel: {type(python_model).__name__}")
-        pipeline = python_model.pipeline
-        self._input_name = python_model.input_name
-        self._output_name = python_model.output_name
-        self._nodes = list(pipeline.nodes)  # topologically sorted, as the runner runs them
-        catalog = python_model.loaded_catalog
-        self._artifacts = {
-            name: catalog.load(name) for name in pipeline.inputs() - {self._input_name}
-        }
-        self._layout = layout  # (logs.py keeps Node.run's per-call INFO line quiet)
-
-    def predict(self, applicants: pd.DataFrame | Columns) -> pd.DataFrame:
-        """The signature's columns and dtypes (the pipeline's first node checks the values
-        against the contract, as in `predict`), then the nodes in the runner's order.
-        ``Columns`` (from ``FrameLayout.arrays``) go in as they are."""
-        data = applicants if isinstance(applicants, Columns) else self._layout.conform(applicants)
-        values: dict[str, Any] = {**self._artifacts, self._input_name: data}
-        for node in self._nodes:
-            values.update(node.run({name: values[name] for name in node.inputs}))
-        return values[self._output_name]
-
-
 @dataclass
 class LoadedModel:
     """One loaded model version: what answers every request until the next swap."""
 
     identity: ModelIdentity
-    pyfunc: Any
+    scoring: ScoringModel  # the runtime's model: what scores every request
     contract: ApplicantContract  # what the model says its inputs are
-    layout: FrameLayout
     metrics: dict[str, float]
-    fast_path: PipelineFastPath | None
     policy: dict[str, Any] | None = None
     plots: dict[str, bytes] = field(default_factory=dict)  # name -> PNG, see REPORTING_PLOTS
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
@@ -222,13 +88,6 @@ class LoadedModel:
     def __post_init__(self) -> None:
         self.request_schema = request_schema(self.contract)
         self.input_hash = input_hasher(self.contract.feature_names)
-
-    def predict_records(self, records: list[dict[str, Any]]) -> pd.DataFrame:
-        """Score validated applicant dicts: as arrays on the fast path, else as the frame the
-        registered predict takes."""
-        if self.fast_path is not None:
-            return self.fast_path.predict(self.layout.arrays(records))
-        return self.pyfunc.predict(self.layout.frame(records))
 
     def plot_paths(self, prefix: str) -> dict[str, str]:
         """Title -> URL path of every plot this version carries, in REPORTING_PLOTS order."""
@@ -244,11 +103,6 @@ class LoadedModel:
                 f"available: {known}"
             )
         return self.plots[name]
-
-
-def applicants_frame(records: list[dict[str, Any]], layout: FrameLayout) -> pd.DataFrame:
-    """Validated applicant dicts -> the model's input frame (see FrameLayout.frame)."""
-    return layout.frame(records)
 
 
 def resolve(uri: str) -> ModelIdentity:
@@ -300,19 +154,6 @@ def _run_metrics(run_id: str | None) -> dict[str, float]:
         return {}
 
 
-def _published_policy(pyfunc: Any) -> dict[str, Any] | None:
-    """The decision policy (bands, decisions) an artifact of the model carries, for display only."""
-    from quantumfinance.pipelines.data_science.reference import credit_model_of  # noqa: PLC0415
-
-    try:
-        policy = getattr(credit_model_of(pyfunc), "policy", None)
-        if isinstance(policy, dict):
-            return policy
-    except Exception as exc:  # noqa: BLE001 - display data: absence is fine
-        logger.info("model publishes no policy: %s", exc)
-    return None
-
-
 def run_plots(identity: ModelIdentity) -> dict[str, bytes]:
     """The reporting PNGs logged into a registered version's run, read into memory.
 
@@ -354,17 +195,12 @@ def run_plots(identity: ModelIdentity) -> dict[str, bytes]:
     return plots
 
 
-def served_contract(pyfunc: Any, where: str) -> ApplicantContract:
+def served_contract(scoring: ScoringModel, where: str) -> ApplicantContract:
     """The applicant contract a model carries; ContractError naming the model when it has none."""
     try:
-        return contract_of_model(pyfunc)
+        return contract_of_scoring_model(scoring)
     except ContractError as exc:
         raise ContractError(f"{where}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - e.g. a model logged before contracts existed
-        raise ContractError(
-            f"{where} carries no readable applicant contract, so the API cannot know its "
-            f"inputs: {type(exc).__name__}: {exc}"
-        ) from exc
 
 
 def warmup_applicants(contract: ApplicantContract) -> list[dict[str, Any]]:
@@ -374,12 +210,11 @@ def warmup_applicants(contract: ApplicantContract) -> list[dict[str, Any]]:
     return [example, {**example, **dict.fromkeys(nullable)}] if nullable else [example]
 
 
-def load(uri: str, use_fast_path: bool) -> LoadedModel:
-    """Resolve, load and warm up a model; check the fast path against predict on examples.
+def load(uri: str) -> LoadedModel:
+    """Resolve, download and read the model's scoring artifact; score its example applicants.
 
     The run's metrics and plots (tracking-server calls and downloads) are fetched in a helper
-    thread while the model itself is downloaded and unpickled: start -> ready pays the longer of
-    the two, not their sum."""
+    thread while the model itself is downloaded: start -> ready pays the longer of the two."""
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     import mlflow  # noqa: PLC0415
@@ -387,43 +222,25 @@ def load(uri: str, use_fast_path: bool) -> LoadedModel:
     from quantumfinance.lineage import directory_sha256  # noqa: PLC0415
 
     identity = resolve(uri)
-    # Downloaded first (as load_model would), so that the audit can name the digest of the
-    # exact bytes served; MLflow's own temp copy lives until the process ends.
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=identity.load_uri))
-    identity = replace(identity, artifact_digest=directory_sha256(local))
     with ThreadPoolExecutor(1, thread_name_prefix="model-run") as helper:
         metrics = helper.submit(_run_metrics, identity.run_id)
         plots = helper.submit(run_plots, identity)
-        pyfunc = mlflow.pyfunc.load_model(str(local))
-        contract = served_contract(pyfunc, identity.load_uri)
-        layout = FrameLayout.of(contract, pyfunc.metadata.get_input_schema())
-        fast_path = None
-        if use_fast_path:
-            try:
-                fast_path = PipelineFastPath(pyfunc, layout)
-            except TypeError as exc:
-                logger.warning("fast path off for %s: %s", identity.load_uri, exc)
+        # Downloaded first, so that the audit can name the digest of the exact bytes served.
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=identity.load_uri))
+        identity = replace(identity, artifact_digest=directory_sha256(local))
+        scoring = load_scoring_model(local)
+        contract = served_contract(scoring, identity.load_uri)
         model = LoadedModel(
             identity,
-            pyfunc,
+            scoring,
             contract,
-            layout,
             metrics.result(),
-            fast_path,
-            _published_policy(pyfunc),
+            scoring.policy.as_parameters(),
             plots.result(),
         )
-    sample = warmup_applicants(contract)
-    expected = pyfunc.predict(layout.frame(sample))
-    if fast_path is not None:
-        try:
-            pd.testing.assert_frame_equal(
-                model.predict_records(sample).reset_index(drop=True),
-                expected.reset_index(drop=True),
-            )
-        except AssertionError as exc:
-            logger.error("fast path disagrees with predict; using predict: %s", exc)
-            model.fast_path = None
+    warm = warmup_applicants(contract)
+    columns = {name: [a.get(name) for a in warm] for name in scoring.feature_names}
+    score(scoring, check(scoring, columns))  # a model that cannot score its own example fails
     return model
 
 
@@ -447,12 +264,10 @@ class ModelStore:
         self,
         uri: str,
         reload_interval: float,
-        use_fast_path: bool = True,
         on_reload_failure: Callable[[], None] = lambda: None,
     ) -> None:
         self.uri = uri
         self.reload_interval = reload_interval
-        self.use_fast_path = use_fast_path
         self.on_reload_failure = on_reload_failure
         self.current: LoadedModel | None = None  # replaced whole: readers never see a mix
         self.last_error: str | None = None  # of the latest load attempt (None once one succeeds)
@@ -486,7 +301,7 @@ class ModelStore:
         """Load the URI again and swap; on failure keep the old model and remember why."""
         with self._load_lock:
             try:
-                model = load(self.uri, self.use_fast_path)
+                model = load(self.uri)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:2000]
                 self.on_reload_failure()

@@ -22,6 +22,12 @@ from quantumfinance_serving.schemas import NO_MODEL_SCHEMAS
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 BODIES = {"/v1/score": "Applicant", "/v1/score/batch": "BatchRequest"}
+UNSUPPORTED_MEDIA_TYPE = {
+    "description": "Content-Type is not application/json",
+    "content": {
+        "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model="ErrorMessage")}}
+    },
+}
 
 
 def request_schemas(model: LoadedModel | None, max_batch: int) -> dict[str, dict[str, Any]]:
@@ -65,6 +71,8 @@ def served_openapi(app: FastAPI, store: ModelStore, max_batch: int) -> Callable[
                 description=(app.description or "") + _describe_model(model),
                 routes=app.routes,
             )
+            for path in BODIES:  # JsonBodyMiddleware (http_policy.py), before the route
+                document["paths"][path]["post"]["responses"]["415"] = UNSUPPORTED_MEDIA_TYPE
             schemas = request_schemas(model, max_batch)
             document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
             if model is not None:

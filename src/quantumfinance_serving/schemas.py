@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -87,11 +86,11 @@ def _field_type(characteristic: Characteristic) -> Any:
 
 @dataclass(frozen=True)
 class RequestSchema:
-    """The request bodies of one contract: validators for JSON bytes and their JSON schemas.
+    """The published request bodies of one contract (OpenAPI). The bodies themselves are
+    checked by the scoring runtime (bodies.py): these schemas say what that check enforces.
 
-    The applicant is a TypedDict, not a BaseModel: validation yields the plain dicts the model
-    frame is built from, and a contract may name a column ``json``, ``copy`` or ``_code``, which
-    a BaseModel field cannot be.
+    The applicant is a TypedDict, not a BaseModel: a contract may name a column ``json``,
+    ``copy`` or ``_code``, which a BaseModel field cannot be.
     """
 
     contract: ApplicantContract
@@ -101,38 +100,6 @@ class RequestSchema:
     @property
     def digest(self) -> str:
         return self.contract.digest
-
-    def _complete(self, applicant: dict[str, Any]) -> dict[str, Any]:
-        """A left-out nullable field is missing: present as None, as the model frame needs it."""
-        for name in self._nullable:
-            applicant.setdefault(name, None)
-        return applicant
-
-    @cached_property
-    def _nullable(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.contract.features if c.nullable)
-
-    def applicant_from_json(self, body: bytes) -> dict[str, Any]:
-        """One applicant from a JSON body; pydantic's ValidationError names the bad fields."""
-        return self._complete(self.applicant.validate_json(body))
-
-    def applicant_from_python(self, data: Any) -> dict[str, Any]:
-        """One applicant from already-decoded JSON (see deps._validated)."""
-        return self._complete(self.applicant.validate_python(data))
-
-    def applicants_from_json(self, body: bytes) -> list[dict[str, Any]]:
-        """The applicants of a batch body ``{"applicants": [...]}``."""
-        return self._complete_all(self.batch.validate_json(body)["applicants"])
-
-    def applicants_from_python(self, data: Any) -> list[dict[str, Any]]:
-        """The applicants of an already-decoded batch body."""
-        return self._complete_all(self.batch.validate_python(data)["applicants"])
-
-    def _complete_all(self, applicants: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if self._nullable:
-            for applicant in applicants:
-                self._complete(applicant)
-        return applicants
 
     def json_schemas(self, ref_template: str) -> dict[str, dict[str, Any]]:
         """``Applicant`` and ``BatchRequest`` JSON schemas, the batch referring to the applicant."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import secrets
 import time
 
@@ -25,7 +26,8 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -195,13 +197,51 @@ def per_key_limiter(limit: str, storage_uri: str) -> Limiter:
     An application limit (slowapi scope "global") is one budget per key shared by every route
     it is not exempted from; a default limit would give each URL its own budget (each plot
     name, the batch route) and so several times the limit per key."""
+    # headers_enabled=False: slowapi's own headers put Retry-After on every response and a
+    # float X-RateLimit-Reset; RateLimitHeadersMiddleware writes them instead.
     return Limiter(
         key_func=key_id_of,
         application_limits=[limit],
         strategy="moving-window",
         storage_uri=storage_uri,
-        headers_enabled=True,
+        headers_enabled=False,
     )
+
+
+def rate_limit_headers(limiter: Limiter, checked: tuple[RateLimitItem, list[str]]) -> dict:
+    """X-RateLimit-Limit, -Remaining and -Reset (whole epoch seconds, rounded up: never earlier
+    than the window frees a request) of the limit slowapi checked (``view_rate_limit``)."""
+    item, args = checked
+    stats = limiter.limiter.get_window_stats(item, *args)
+    return {
+        "X-RateLimit-Limit": str(item.amount),
+        "X-RateLimit-Remaining": str(max(stats.remaining, 0)),
+        "X-RateLimit-Reset": str(math.ceil(stats.reset_time)),
+    }
+
+
+class RateLimitHeadersMiddleware:
+    """The X-RateLimit-* headers on every response to a rate-limited request (inside slowapi's
+    middleware, which records the limit it checked in the request state); Retry-After belongs
+    to the 429 alone (`rate_limit_exceeded`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_limits(message: Message) -> None:
+            checked = scope.get("state", {}).get("view_rate_limit")
+            if message["type"] == "http.response.start" and checked is not None:
+                headers = MutableHeaders(scope=message)
+                if "x-ratelimit-limit" not in headers:
+                    headers.update(rate_limit_headers(scope["app"].state.limiter, checked))
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
 
 
 def rate_limit_exceeded(request: Request, exc: RateLimitExceeded) -> JSONResponse:
@@ -209,18 +249,12 @@ def rate_limit_exceeded(request: Request, exc: RateLimitExceeded) -> JSONRespons
     limit that refused (slowapi records it in ``request.state.view_rate_limit``); the
     connection closes, as the unread body is discarded."""
     limiter: Limiter = request.app.state.limiter
-    item, args = request.state.view_rate_limit
-    stats = limiter.limiter.get_window_stats(item, *args)
+    limits = rate_limit_headers(limiter, request.state.view_rate_limit)
+    wait = max(1, int(limits["X-RateLimit-Reset"]) - int(time.time()))
     return JSONResponse(
         {"detail": f"rate limit exceeded ({exc.detail} per API key); retry after the wait"},
         status_code=429,
-        headers={
-            "Retry-After": str(max(1, int(stats.reset_time - time.time()) + 1)),
-            "X-RateLimit-Limit": str(item.amount),
-            "X-RateLimit-Remaining": str(max(stats.remaining, 0)),
-            "X-RateLimit-Reset": str(int(stats.reset_time)),
-            "Connection": "close",
-        },
+        headers={"Retry-After": str(wait), **limits, "Connection": "close"},
     )
 
 

@@ -67,6 +67,21 @@ class Settings(BaseSettings):
         16 * 1024, ge=1024, le=1024 * 1024, description="request line + headers cap (431/400)"
     )
     max_header_count: int = Field(100, ge=10, le=10_000, description="request header fields cap")
+    keep_alive_timeout_seconds: float = Field(
+        5.0, gt=0, le=300, description="close a connection idle this long (no request under way)"
+    )
+    head_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="close a connection whose request head is incomplete this long",
+    )
+    max_connections: int = Field(
+        1000, ge=8, le=100_000, description="open connections (or requests) beyond which it is 503"
+    )
+    cors_origins: str = Field(
+        "", description="comma-separated origins allowed by CORS; empty: no cross-origin access"
+    )
     reload_interval_seconds: float = Field(
         30.0, ge=0, description="alias polling interval; 0 switches it off"
     )
@@ -78,14 +93,13 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="serve /metrics on this port (no key); unset: needs a key"
     )
-    fast_path: bool = Field(True, description="run the inference nodes directly (parity-tested)")
     host: str = Field("127.0.0.1", description="address to bind")
     port: int = Field(8000, ge=1, le=65535, description="port to bind")
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["text", "json"] = Field("text", description="text or json (JSON lines)")
 
-    @field_validator("api_keys", "admin_key_ids", "trusted_proxies", mode="before")
+    @field_validator("api_keys", "admin_key_ids", "trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip() if isinstance(value, str) else value
@@ -144,6 +158,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in filter(None, (part.strip() for part in value.split(","))):
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest or "*" in rest:
+                raise ValueError(
+                    f"{origin[:80]!r} is not an origin; write scheme://host[:port], e.g. "
+                    "https://desk.example.com (no path, no wildcard)"
+                )
+        return value
+
     @field_validator("api_keys")
     @classmethod
     def _key_list(cls, value: str) -> str:
@@ -171,6 +197,10 @@ class Settings(BaseSettings):
     @cached_property
     def proxy_networks(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @cached_property
+    def allowed_origins(self) -> list[str]:
+        return [p.strip() for p in self.cors_origins.split(",") if p.strip()]
 
 
 def parse_key_hashes(api_keys: str) -> dict[str, str]:

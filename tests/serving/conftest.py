@@ -147,6 +147,23 @@ class ApiProcess(BackgroundProcess):
         super().wait_ready(lambda: port_open(self.port), timeout, f"API on port {self.port}")
 
 
+def api_without_model(tmp: Path, keys: Keys, **env: str) -> ApiProcess:
+    """A started API process whose model directory is missing: everything before scoring (the
+    server's connection limits, key check, rate limits, metrics) works; /ready stays 503."""
+    api = ApiProcess(
+        tmp,
+        {
+            "QF_MODEL_URI": str(tmp / "no-model-here"),
+            "QF_API_KEYS": keys.config,
+            "QF_AUDIT_PATH": str(tmp / "audit.jsonl"),
+            "QF_RELOAD_INTERVAL_SECONDS": "0",
+            **env,
+        },
+    )
+    api.wait_alive()
+    return api
+
+
 @pytest.fixture
 def world_readable_tmp() -> Iterator[Path]:
     """A tmp dir PostgreSQL's service user can reach (pytest's tmp_path is root-only)."""

@@ -1,4 +1,4 @@
-"""Test helpers of the serving tests: applicants drawn from a contract, and a stand-in model.
+"""Test helpers of the serving tests: applicants drawn from a contract, and a constant model.
 
 Nothing here names a portfolio's columns: applicants come from whatever contract is given (the
 shipped ones in conf/, or the one a trained model carries).
@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from quantumfinance.contract import ApplicantContract, load_contract
-from quantumfinance_serving.model_store import FrameLayout, LoadedModel, ModelIdentity
+from quantumfinance.scoring import Calibration, Feature, Policy, ScoringModel
+from quantumfinance_serving.model_store import LoadedModel, ModelIdentity
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,33 +66,70 @@ def json_applicants(frame: pd.DataFrame, contract: ApplicantContract) -> list[di
     return rows
 
 
-class StubPyfunc:
-    """Stands in for a loaded pyfunc model: records each frame it scores, returns fixed results.
+class GatedModel(ScoringModel):
+    """A scoring model that records each scoring call and, with ``gate``, holds it until the
+    gate is set (to keep a request in flight across a model swap). The contract check does not
+    wait: only scoring reads ``kind``."""
 
-    ``gate``, when given, holds every predict call until it is set (to keep a request in flight
-    across a model swap)."""
+    def __init__(self, *args: Any, gate: threading.Event | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "gate", gate)
+        object.__setattr__(self, "entered", threading.Event())
+        object.__setattr__(self, "calls", [])
+        object.__setattr__(self, "armed", True)
 
-    def __init__(self, points: int, gate: threading.Event | None = None) -> None:
-        self.points = points
-        self.gate = gate
-        self.frames: list[pd.DataFrame] = []
-        self.entered = threading.Event()
+    def __getattribute__(self, name: str) -> Any:
+        if name == "kind" and object.__getattribute__(self, "__dict__").get("armed"):
+            self.calls.append(self.feature_names)
+            self.entered.set()
+            if self.gate is not None and not self.gate.wait(30):
+                raise TimeoutError("stub model gate never opened")
+        return object.__getattribute__(self, name)
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        self.frames.append(frame)
-        self.entered.set()
-        if self.gate is not None and not self.gate.wait(30):
-            raise TimeoutError("stub model gate never opened")
-        n = len(frame)
-        return pd.DataFrame(
-            {
-                "pd": [0.1] * n,
-                "score": [self.points] * n,
-                "band": ["A"] * n,
-                "decision": ["approve"] * n,
-                "reason_codes": [[] for _ in range(n)],
-            }
+
+def constant_model(
+    contract: ApplicantContract, points: int, gate: threading.Event | None = None
+) -> ScoringModel:
+    """A real scoring-runtime model of ``contract`` that gives everyone ``points`` (every slot's
+    term is 0; the intercept is the log-odds of that score) and no reasons."""
+    features = []
+    for c in contract.features:
+        slots = len(c.categories) + 2 if c.is_categorical else 2
+        features.append(
+            Feature(
+                name=c.name,
+                categorical=c.is_categorical,
+                integer=c.type == "integer",
+                nullable=c.nullable,
+                minimum=None if c.is_categorical else float(c.minimum),
+                maximum=None if c.is_categorical else float(c.maximum),
+                categories=tuple(c.categories or ()),
+                edges=np.array([], dtype="float64"),
+                term=np.zeros(slots),
+                slope=0.0,
+                bin_index=np.zeros(slots, dtype="int64"),
+                probe=tuple([None] * slots),
+                weight=np.ones(slots) / slots,
+                adverse=("",) * slots,
+                favourable=("",) * slots,
+            )
         )
+    policy = Policy.of(
+        {"pdo": 20, "base_score": 600, "base_odds": 50},
+        {"bands": [{"name": "A", "min_score": 0}], "decisions": {"A": "approve"}},
+        {"max_reasons": 4, "min_points_lost": 0.5, "max_positive_factors": 3,
+         "min_points_gained": 0.5},
+    )  # fmt: skip
+    intercept = -(points - policy.offset) / policy.factor  # log-odds of default of that score
+    return GatedModel(
+        kind="scorecard",
+        features=tuple(features),
+        intercept=intercept,
+        calibration=Calibration("sigmoid"),
+        policy=policy,
+        contract=contract.as_dict(),
+        gate=gate,
+    )
 
 
 def stub_model(
@@ -100,14 +138,13 @@ def stub_model(
     points: int = 600,
     gate: threading.Event | None = None,
 ) -> LoadedModel:
-    """A LoadedModel around StubPyfunc: the real contract, schema, layout and audit hash."""
+    """A LoadedModel around a constant scoring model: the real contract, schema and audit hash."""
     identity = ModelIdentity(
         f"models:/credit-score/{version}", f"models:/credit-score/{version}", "credit-score",
         version, None, None,
     )  # fmt: skip
-    return LoadedModel(
-        identity, StubPyfunc(points, gate), contract, FrameLayout.of(contract), {}, None
-    )
+    scoring = constant_model(contract, points, gate)
+    return LoadedModel(identity, scoring, contract, {}, scoring.policy.as_parameters())
 
 
 def varied_applicants(contract: ApplicantContract, n: int) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ def test_docs_and_redoc_render_with_external_requests_blocked(keys, tmp_path):
     )
     app = stub_app(settings, shipped_contract("base"))
     blocked: list[str] = []
+    refused: list[str] = []
 
     def only_local(route) -> None:
         host = urlsplit(route.request.url).hostname
@@ -44,6 +45,11 @@ def test_docs_and_redoc_render_with_external_requests_blocked(keys, tmp_path):
         try:
             page = browser.new_page()
             page.route("**/*", only_local)
+            # the pages' Content-Security-Policy (http_policy.py) must not block their own parts
+            page.on(
+                "console",
+                lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             page.goto(f"{url}/docs")
             expect(page.locator(".swagger-ui .info .title")).to_contain_text(
                 "QuantumFinance credit scoring API", timeout=30_000
@@ -58,4 +64,6 @@ def test_docs_and_redoc_render_with_external_requests_blocked(keys, tmp_path):
         finally:
             browser.close()
     # ReDoc rendered from local assets; only its decorative "by Redocly" badge points outside
+    # (refused by the policy, or by the route above)
     assert all(u.endswith("/logo-mini.svg") for u in blocked), blocked
+    assert all("logo-mini.svg" in text for text in refused), refused

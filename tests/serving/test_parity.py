@@ -48,6 +48,7 @@ class Served:
     contract: ApplicantContract
     applicants: list[dict]
     expected: list[dict]
+    project: object
 
 
 def _applicants(project) -> list[dict]:
@@ -90,7 +91,7 @@ def served(request, tracking) -> Served:
         }
         for row in frame[FIELDS].to_dict("records")
     ]
-    return Served(client, contract, applicants, expected)
+    return Served(client, contract, applicants, expected, project)
 
 
 def test_batch_equals_predict_row_for_row(served, keys):
@@ -142,15 +143,38 @@ def test_concurrent_single_requests_equal_predict(served, keys):
         }, f"row {i}"
 
 
-def test_fast_path_is_on_and_predict_path_agrees(served):
-    """The served fast path equals the registered model's pyfunc predict, row for row and
-    column for column (both shipped portfolios; both paths exercised): on the applicants as
-    arrays (what the API scores) and on the same applicants as a frame."""
-    model = served.client.app.state.store.get()
-    assert model.fast_path is not None, "fast path fell back to predict"
-    frame = pd.DataFrame(served.applicants, columns=list(served.contract.feature_names))
-    expected = model.pyfunc.predict(frame.copy()).reset_index(drop=True)
-    pd.testing.assert_frame_equal(model.predict_records(served.applicants), expected)
-    pd.testing.assert_frame_equal(
-        model.fast_path.predict(frame.copy()).reset_index(drop=True), expected
+def test_api_batch_scoring_and_predict_return_identical_outputs(served, keys, tmp_path):
+    """One runtime, three consumers: the API, a batch-scoring partition (what each Dask worker
+    runs) and the registered model's pyfunc predict give identical rows for the same
+    applicants -- every field, PD to the bit."""
+    from quantumfinance.pipelines.batch_scoring.nodes import (  # noqa: PLC0415
+        resolve_scoring_model,
+        score_partition,
     )
+
+    response = served.client.post(
+        "/v1/score/batch", json={"applicants": served.applicants}, headers={"x-api-key": keys.valid}
+    )
+    api = [_as_returned(r) for r in response.json()["results"]]
+    id_name = served.contract.id.name
+    book = pd.DataFrame(served.applicants, columns=list(served.contract.feature_names))
+    book.insert(0, id_name, range(len(book)))
+    project = served.project
+    with project.tracking():
+        pinned = resolve_scoring_model(project.model_uri)
+    result = score_partition(book, 0, pinned, str(tmp_path / "staging"), {})
+    assert result["rows_scored"] == len(book) and result["rows_quarantined"] == 0
+    scored = pd.read_parquet(tmp_path / "staging" / "scored").sort_values(id_name)
+    batch = [
+        {
+            "pd": float(row["pd"]),
+            "score": int(row["score"]),
+            "band": str(row["band"]),
+            "decision": str(row["decision"]),
+            "reason_codes": _reasons(row["reason_codes"]),
+            "positive_factors": _reasons(row["positive_factors"]),
+        }
+        for row in scored[FIELDS].to_dict("records")
+    ]
+    assert api == served.expected == batch
+    assert {r["decision"] for r in batch} >= {"approve"} and any(r["reason_codes"] for r in batch)

@@ -1,5 +1,9 @@
 """Property-based API tests over /openapi.json with a valid key: no 5xx, responses conform.
 
+Both generation modes run on every operation: positive cases (fit the schema: must be
+accepted, answered as documented) and negative ones (do not fit it: must be refused with a
+4xx, `negative_data_rejection`, and never a 5xx).
+
 Run once per shipped portfolio against a server on its trained model. The request schema is the
 served model's contract, so the document the cases are drawn from is the one the app publishes
 while a model carrying that contract is served; each server checks that it publishes exactly
@@ -14,10 +18,12 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -30,7 +36,7 @@ from tests.serving.helpers import shipped_contract, stub_model
 IN_CI = os.environ.get("CI") == "true"
 # Only the two scoring operations have a body to vary; they carry the >= 500 cases in CI.
 EXAMPLES_PER_OPERATION = 260 if IN_CI else 15
-CASES: list[str] = []
+CASES: list[tuple[str, str]] = []  # (operation, generation mode) of every case sent
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -38,6 +44,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
     negative_data_rejection,
+    positive_data_acceptance,
 ]
 
 
@@ -54,6 +61,8 @@ def _published(env: str) -> dict:
 DOCUMENTS = {"german": _published("base"), "cards": _published("cards")}
 german_schema = schemathesis.openapi.from_dict(DOCUMENTS["german"])
 cards_schema = schemathesis.openapi.from_dict(DOCUMENTS["cards"])
+for _schema in (german_schema, cards_schema):
+    _schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
 
 def _serve(keys, tmp_path_factory, portfolio: str, **overrides):
@@ -83,18 +92,22 @@ HYPOTHESIS = settings(
 )
 
 
+def _call_and_validate(case, url: str, key: str) -> None:
+    CASES.append((case.operation.label, case.meta.generation.mode))
+    response = case.call(base_url=url, headers={"x-api-key": key})
+    case.validate_response(response, checks=CHECKS, headers={"x-api-key": key})
+
+
 @german_schema.parametrize()
 @HYPOTHESIS
 def test_api_conforms_to_its_schema(case, keys, german_url):
-    CASES.append(case.operation.label)
-    case.call_and_validate(base_url=german_url, headers={"x-api-key": keys.valid}, checks=CHECKS)
+    _call_and_validate(case, german_url, keys.valid)
 
 
 @cards_schema.parametrize()
 @HYPOTHESIS
 def test_api_on_cards_conforms_to_its_schema(case, keys, cards_url):
-    CASES.append(case.operation.label)
-    case.call_and_validate(base_url=cards_url, headers={"x-api-key": keys.valid}, checks=CHECKS)
+    _call_and_validate(case, cards_url, keys.valid)
 
 
 def test_enough_cases_were_generated():
@@ -102,3 +115,7 @@ def test_enough_cases_were_generated():
     if not CASES:
         pytest.skip("run together with test_api_conforms_to_its_schema")
     assert len(CASES) >= (500 if IN_CI else 30), len(CASES)
+    operations = {path for path in DOCUMENTS["german"]["paths"]}
+    assert {label.split(" ", 1)[1] for label, _ in CASES} == operations  # every route
+    negative = {label for label, mode in CASES if mode == GenerationMode.NEGATIVE}
+    assert {"POST /v1/score", "POST /v1/score/batch"} <= negative, sorted(negative)

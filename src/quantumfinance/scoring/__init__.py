@@ -5,3 +5,21 @@ optbinning, scikit-learn or per-call pandas on the scoring path. data_science bu
 from the fitted candidates and proves them equal; the logged inference pipeline, the API and
 every Dask partition call this package, and nobody else re-implements scoring.
 """
+
+from quantumfinance.scoring.check import ApplicantsError, Checked, Inspection, check, inspect
+from quantumfinance.scoring.model import Calibration, Feature, Policy, ScoringModel
+from quantumfinance.scoring.score import Scored, score
+
+__all__ = [
+    "ApplicantsError",
+    "Calibration",
+    "Checked",
+    "Feature",
+    "Inspection",
+    "Policy",
+    "Scored",
+    "ScoringModel",
+    "check",
+    "inspect",
+    "score",
+]

@@ -1,4 +1,5 @@
-"""data_science fixtures: each shipped portfolio's trained project and its fitted CreditModel."""
+"""data_science fixtures: each shipped portfolio's trained project, its fitted candidates and the
+scoring runtime's model the run built from them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pickle
 
 import pytest
 
-from quantumfinance.pipelines.data_science import nodes
+from quantumfinance.model_dataset import ScoringModelDataset
+from quantumfinance.scoring import ScoringModel
 from tests.conftest import TrainedProject
 
 PROJECTS = {"german": "trained_project", "cards": "cards_project"}
@@ -19,7 +21,13 @@ def project(request) -> TrainedProject:
 
 
 @pytest.fixture(scope="module")
-def credit_model(project) -> nodes.CreditModel:
-    """The CreditModel pickle the data_science run wrote into the trained project copy."""
-    with (project.data / "06_models" / "credit_model.pkl").open("rb") as handle:
+def scoring_model(project) -> ScoringModel:
+    """The runtime's model the data_science run wrote into the trained project copy."""
+    return ScoringModelDataset(str(project.data / "06_models" / "scoring_model.json")).load()
+
+
+@pytest.fixture(scope="module")
+def fitted_candidates(project) -> dict:
+    """The fitted candidates (optbinning and scikit-learn objects) of the same run."""
+    with (project.data / "06_models" / "fitted_candidates.pkl").open("rb") as handle:
         return pickle.load(handle)

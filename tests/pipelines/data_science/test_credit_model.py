@@ -3,7 +3,6 @@ signature and contract travel with it; reasons, tracking, determinism; German fi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from quantumfinance.contract import ContractError, contract_of_model
-from quantumfinance.pipelines.data_science import nodes
+from quantumfinance.contract import contract_of_model
+from quantumfinance.pipelines.data_science.inference import score_applicants
+from quantumfinance.scoring import ApplicantsError, check, score
+from quantumfinance.scoring.output import output_rows
 from tests.conftest import run_pipelines
 
 OUTPUT_COLUMNS = ["pd", "score", "band", "decision", "reason_codes", "positive_factors"]
@@ -137,34 +138,38 @@ def test_run_is_tagged_with_provenance_and_aliases_set(project):
     assert {"binning_table.csv", "scorecard_table.csv", "metrics.json"} <= artifacts
 
 
-def _probe_applicant(credit_model, template: pd.DataFrame, pick) -> pd.DataFrame:
-    """One applicant with each characteristic at the probe value ``pick(name)`` chooses."""
-    row = {name: [credit_model.probes[name][pick(name)]] for name in credit_model.features}
-    return pd.DataFrame(row).astype(template.dtypes.to_dict())
-
-
-def test_best_applicant_has_no_reason_and_a_worst_value_comes_first(project, credit_model):
-    """Scorecard bins: an applicant in every best bin loses nothing; made worst on one strong
-    characteristic, that characteristic is the first reason, its text naming value and direction."""
-    contract = project.contract
-    applicants = nodes.check_applicants(contract, _features(project)).to_frame()
-    scorecard = dataclasses.replace(credit_model, chosen="scorecard")
-    best = _probe_applicant(scorecard, applicants, lambda n: scorecard.best_probe[n])
-    scored_best = nodes.score_portfolio(scorecard, contract, best)
-    assert list(scored_best.loc[0, "reason_codes"]) == []
-    spread = {n: scorecard.best_points[n] - scorecard.worst_points[n] for n in scorecard.features}
-    for name in sorted(spread, key=spread.get, reverse=True)[:4]:
-        one_bad = best.copy()
-        woe = scorecard.woe_lookup[name].woe_of(pd.Series(scorecard.probes[name]))
-        coefficient = nodes._scorecard_parts(scorecard.scorecard)[1][name]
-        worst = int(np.argmin(-coefficient * woe))
-        one_bad[name] = pd.Series([scorecard.probes[name][worst]], dtype=best[name].dtype)
-        reasons = nodes.score_portfolio(scorecard, contract, one_bad).loc[0, "reason_codes"]
-        assert reasons[0]["code"] == name.upper(), (name, reasons)
-        served = spread[name] * scorecard.calibrator.slope  # Platt: points scale by its slope
-        assert reasons[0]["points"] == pytest.approx(served, abs=0.051)
-        texts = scorecard.reason_texts[name]
-        assert reasons[0]["text"].startswith(f"{texts.label} {texts.value(one_bad[name][0])}: ")
+def test_best_applicant_has_no_reason_and_a_worst_value_comes_first(project, scoring_model):
+    """Scorecard slots: an applicant in every best slot has no reason; made worst on one
+    characteristic, that characteristic is the reason, with the points it loses against the
+    development reference and a text naming the slot and the direction."""
+    model = scoring_model
+    if not model.additive:
+        pytest.skip(f"{project.env}: the {model.kind} champion is not additive")
+    # Each slot's log-odds term at its probe value (a number's slope included: the baseline).
+    terms = [
+        f.term + f.slope * np.array([0.0 if v is None or f.categorical else v for v in f.probe])
+        for f in model.features
+    ]
+    best = [
+        int(np.argmin(np.where(f.weight > 0, t, np.inf)))
+        for f, t in zip(model.features, terms, strict=True)
+    ]
+    worst = [
+        int(np.argmax(np.where(f.weight > 0, t, -np.inf)))
+        for f, t in zip(model.features, terms, strict=True)
+    ]
+    applicant = {f.name: [f.probe[s]] for f, s in zip(model.features, best, strict=True)}
+    assert output_rows(model, score(model, check(model, applicant)))[0]["reason_codes"] == []
+    scale = model.policy.factor * model.calibration.slope
+    for j, f in enumerate(model.features):
+        one_bad = {**applicant, f.name: [f.probe[worst[j]]]}
+        reasons = output_rows(model, score(model, check(model, one_bad)))[0]["reason_codes"]
+        lost = scale * (terms[j][worst[j]] - f.weight @ terms[j])
+        if lost <= model.policy.min_points_lost:
+            continue
+        assert [r["code"] for r in reasons] == [f.code], (f.name, reasons)
+        assert reasons[0]["points"] == pytest.approx(lost, abs=0.051)
+        assert reasons[0]["text"] == f.adverse[worst[j]]
 
 
 @pytest.fixture(scope="module")
@@ -199,11 +204,11 @@ def test_identical_rerun_is_refused_and_registers_no_new_version(rerun_identical
     assert first_tags["promotion"] == "promoted" and len(first_tags["gate.model_digest"]) == 64
 
 
-def test_missing_characteristic_is_named(credit_model, project):
+def test_missing_characteristic_is_named(scoring_model, project):
     dropped = project.contract.feature_names[-1]
     applicants = _features(project).drop(columns=[dropped])
-    with pytest.raises(ContractError, match=f"missing characteristic column.*{dropped}"):
-        nodes.score_portfolio(credit_model, project.contract, applicants)
+    with pytest.raises(ApplicantsError, match=f"field {dropped}: column is missing"):
+        score_applicants(scoring_model, applicants)
 
 
 def test_input_breaking_the_contract_is_refused_by_the_logged_model(project):
@@ -215,5 +220,5 @@ def test_input_breaking_the_contract_is_refused_by_the_logged_model(project):
     rows.loc[1, first.name] = int(too_big) if first.type == "integer" else too_big
     with project.tracking():
         model = mlflow.pyfunc.load_model(project.model_uri)
-    with pytest.raises(ContractError, match=f"row 1, field {first.name}: .* above the maximum"):
+    with pytest.raises(ApplicantsError, match=f"row 1, field {first.name}: .* above the maximum"):
         model.predict(rows)

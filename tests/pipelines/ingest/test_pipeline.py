@@ -20,6 +20,7 @@ from tests.support.portfolios import contract, ingest_params
 def _catalog(ingest: dict, tmp_path, env: str = "base") -> DataCatalog:
     catalog = DataCatalog()
     catalog["params:ingest"] = ingest
+    catalog["params:data_engineering.max_quarantine_fraction"] = 0.05
     catalog["applicant_contract"] = contract(env)
     catalog["raw_applicants"] = ParquetDataset(filepath=str(tmp_path / "raw.parquet"))
     return catalog

@@ -67,8 +67,10 @@ def test_planted_outcomes_give_back_their_default_rates(training_book, trained_p
     for band, group in scored.groupby("band"):
         defaults = round(planted[band] * len(group))
         flags = np.r_[np.ones(defaults), np.zeros(len(group) - defaults)]
-        outcomes.append(pd.DataFrame({id_name: group[id_name], "defaulted": rng.permutation(flags),
-                                      "as_of_date": "2026-10-31"}))  # fmt: skip
+        # No as-of date column: the back-test needs one only when `as_of` filters on it.
+        outcomes.append(
+            pd.DataFrame({id_name: group[id_name], "defaulted": rng.permutation(flags)})
+        )
     pd.concat(outcomes).to_csv(folder / "outcomes.csv", index=False)
     params = _params(trained_project)
     params["outcomes"] = {**params["outcomes"], "path": str(folder / "outcomes.csv")}

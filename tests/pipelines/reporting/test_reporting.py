@@ -13,6 +13,9 @@ from mlflow.tracking import MlflowClient
 from quantumfinance.contract import ApplicantContract
 from quantumfinance.lineage import MODEL_RUN_TAG, linked_runs
 from quantumfinance.pipelines.reporting import nodes
+from quantumfinance.registry import project_config
+from tests.conftest import REPO_ROOT
+from tests.support.portfolios import contract as shipped_contract
 
 PROJECTS = {"german": "trained_project", "cards": "cards_project"}
 
@@ -144,3 +147,57 @@ def test_model_card_reports_cv_auc_and_the_data_this_run_used(project):
     train = pd.read_parquet(project.data / "05_model_input" / "applicants_train.parquet")
     assert f"Training split: {len(train):,} applicants" in card
     assert "Goals:" not in card and "700 good" not in card
+
+
+PYTHON_REPRS = ('{"', "{'", "<Arrow", "dtype:")
+
+
+def test_no_card_or_table_shows_a_python_repr(project):
+    folder = project.data / "08_reporting"
+    shown = [*folder.glob("*.md"), *folder.glob("*.csv")]
+    assert any(p.name == "binning_table.csv" for p in shown)
+    for path in shown:
+        text = path.read_text(encoding="utf-8")
+        assert not [r for r in PYTHON_REPRS if r in text], path.name
+
+
+def test_no_data_dictionary_shows_a_python_repr():
+    docs = sorted((REPO_ROOT / "docs").glob("data_dictionary*.md"))
+    assert len(docs) >= 2
+    for path in docs:
+        assert not [r for r in PYTHON_REPRS if r in path.read_text(encoding="utf-8")], path.name
+
+
+def test_the_card_header_names_the_envs_own_report_folder(project):
+    card = (project.data / "08_reporting" / "model_card.md").read_text()
+    relative = (project.data / "08_reporting").relative_to(project.root).as_posix()
+    assert f"outputs ({relative})." in card
+
+
+def test_a_cards_card_has_none_of_german_credits_sentences(cards_project):
+    card = (cards_project.data / "08_reporting" / "model_card.md").read_text()
+    german = project_config(REPO_ROOT)["parameters"]["reporting"]["model_card"]
+    sentences = [*german["data_description"], german["intended_use"], *german["limitations"]]
+    data_specific = [s for s in sentences if "parameters_data_science.yml" not in s]
+    assert len(data_specific) >= 4
+    assert not [s for s in data_specific if s in card]
+    cards = project_config(REPO_ROOT, "cards")["parameters"]["reporting"]["model_card"]
+    assert all(s in card for s in cards["limitations"])
+
+
+def test_texts_written_for_another_portfolio_are_not_shown():
+    card = {"portfolio": "German credit (Statlog)", "limitations": ["Decades old."]}
+    texts = nodes.portfolio_texts(
+        card, shipped_contract("cards"), "conf/x/parameters_reporting.yml"
+    )
+    assert texts["data_description"] == []
+    assert "Decades old." not in texts["limitations"][0]
+    assert "Not configured for Credit cards (example)" in texts["limitations"][0]
+
+
+def test_a_yaml_line_read_as_a_mapping_is_shown_as_text():
+    line = {"Binning and settings were chosen by hand": "CV may be optimistic."}
+    assert (
+        nodes.plain_text(line) == "Binning and settings were chosen by hand: CV may be optimistic."
+    )
+    assert nodes.plain_text([0.5, "a"]) == "0.5000, a"

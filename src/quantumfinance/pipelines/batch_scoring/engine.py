@@ -4,7 +4,7 @@
 stack's ``tcp://127.0.0.1:8786``; unset, a ``LocalCluster`` is started in the process and closed
 afterwards. The scheduler's dashboard URL is logged so an operator can watch the work.
 
-The registered model is loaded ONCE per worker process (a cache keyed by tracking and model
+The registered model's scoring artifact is loaded ONCE per worker process (a cache keyed by tracking and model
 URI), never per partition: partitions call ``worker_model`` and get the loaded one.
 """
 
@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import mlflow
 from distributed import Client, LocalCluster
 from mlflow.tracking import MlflowClient
 
 from quantumfinance.registry import download_version
+from quantumfinance.scoring import ScoringModel
+from quantumfinance.scoring.stored import load_scoring_model
 
 SCHEDULER_ENV = "QF_DASK_SCHEDULER"
 logger = logging.getLogger(__name__)
@@ -59,8 +60,9 @@ def dask_client(engine: dict[str, Any]) -> Iterator[Client]:
             cluster.close()
 
 
-def worker_model(model_uri: str, tracking_uri: str) -> Any:
-    """The pyfunc model of ``model_uri``, loaded once per process (thread-safe)."""
+def worker_model(model_uri: str, tracking_uri: str) -> ScoringModel:
+    """The scoring runtime's model of ``model_uri``, loaded once per process (thread-safe):
+    the registered model's artifact read as arrays, no pipeline or library objects."""
     key = (tracking_uri, model_uri)
     with _LOCK:
         if key not in _MODELS:
@@ -69,7 +71,7 @@ def worker_model(model_uri: str, tracking_uri: str) -> Any:
             # by resolve_scoring_model: models:/<name>/<version>.
             name, version = model_uri.removeprefix("models:/").rsplit("/", 1)
             client = MlflowClient(tracking_uri, tracking_uri)
-            _MODELS[key] = mlflow.pyfunc.load_model(str(download_version(client, name, version)))
+            _MODELS[key] = load_scoring_model(download_version(client, name, version))
             MODEL_LOADS[f"{tracking_uri} {model_uri}"] += 1
         return _MODELS[key]
 

@@ -1,15 +1,15 @@
 """Nodes of the batch_scoring pipeline: a whole book scored by the registered model on Dask.
 
-Rows in = scored + quarantined. Each partition is validated against the MODEL's contract
-(the data_engineering pandera schema, narrowed to the id and the model's inputs), scored by the
-model loaded once per worker, written to a staging folder and profiled for monitoring. Only
-when every partition succeeded is the staging folder moved to the output and a ``_SUCCESS``
-manifest written last: a book without ``_SUCCESS`` is not a scored book.
+Rows in = scored + quarantined. Each partition's columns go to the scoring runtime (the model's
+artifact, loaded once per worker), which checks them against the MODEL's contract (vectorised;
+failing rows are quarantined with every problem named), scores the rest in chunks, and the
+partition is written to a staging folder and profiled for monitoring from the slots the scorer
+found. Only when every partition succeeded is the staging folder moved to the output and a
+``_SUCCESS`` manifest written last: a book without ``_SUCCESS`` is not a scored book.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import uuid
@@ -20,7 +20,6 @@ import dask.dataframe as dd
 import mlflow
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 from distributed import as_completed, get_worker
@@ -28,36 +27,22 @@ from fsspec.core import url_to_fs
 from mlflow.tracking import MlflowClient
 
 from quantumfinance import progress
-from quantumfinance.contract import ApplicantContract, contract_of_model
+from quantumfinance.columns import frame_columns
+from quantumfinance.contract import ApplicantContract, contract_of_scoring_model
 from quantumfinance.pipelines.data_engineering.nodes import REASONS_COLUMN
-from quantumfinance.pipelines.data_engineering.validation import (
-    build_applicant_schema,
-    row_failures,
-    to_feature_types,
-)
-from quantumfinance.pipelines.data_science.reference import (
-    credit_model_of,
-    merge_profiles,
-    population_profile,
-)
+from quantumfinance.scoring import Scored, ScoringModel, inspect, score
+from quantumfinance.scoring.output import output_arrays
+from quantumfinance.scoring.profile import merge_profiles, population_profile
 
 from .engine import dask_client, worker_model
 
 logger = logging.getLogger(__name__)
 
 MARKER = "_SUCCESS"  # written last: the book's manifest (counts and the population profile)
-SCORE_COLUMNS = ("pd", "score", "band", "decision")
-REASON_COLUMNS = ("reason_codes", "positive_factors")
-# A reason with or without `points`: old models give {code, text}, new ones add points.
-REASON_TYPE = pa_arrow.list_(
-    pa_arrow.struct(
-        [("code", pa_arrow.string()), ("text", pa_arrow.string()), ("points", pa_arrow.float64())]
-    )
-)
 RUN_TAGS = ("quantumfinance.model_run_id", "quantumfinance.model_version")
 SCORE_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-# Rows scored at a time inside a partition: reasons are Python objects (a few KB a row), so a
-# partition of millions of rows is scored and written as row groups of this many.
+# Rows scored at a time inside a partition: a partition of millions of rows is scored and
+# written as row groups of this many (bounded memory: the attribution is rows x characteristics).
 CHUNK_ROWS = 50_000
 
 
@@ -107,57 +92,31 @@ def tag_run_with_model(scoring_model: dict[str, str]) -> None:
 # ----------------------------------------------------------------------------- worker side
 
 
-@functools.lru_cache(maxsize=4)
-def _scoring_parts(
-    model_uri: str, tracking_uri: str
-) -> tuple[Any, ApplicantContract, Any, pa.DataFrameSchema]:
-    """The worker's model, its contract, its fitted credit model and the book's schema (built
-    once per worker, not per partition)."""
-    model = worker_model(model_uri, tracking_uri)
-    contract = contract_of_model(model)
-    return model, contract, credit_model_of(model), book_schema(contract)
-
-
-def book_schema(contract: ApplicantContract) -> pa.DataFrameSchema:
-    """data_engineering's schema narrowed to a book: the id and the model's inputs (no target)."""
-    schema = build_applicant_schema(contract)
-    keep = {contract.id.name, *contract.feature_names}
-    return schema.remove_columns([c for c in schema.columns if c not in keep])
-
-
-def _reason(item: Any) -> dict[str, Any]:
-    points = item.get("points")
-    return {
-        "code": str(item["code"]),
-        "text": str(item.get("text", "")),
-        "points": None if points is None else float(points),
-    }
-
-
-def _reason_array(values: pd.Series) -> pa_arrow.Array | pa_arrow.ChunkedArray:
-    """The model's reason lists as Arrow: taken as they are when the model emits an Arrow list
-    column, else (models logged before) converted from Python dicts."""
-    if isinstance(values.dtype, pd.ArrowDtype):
-        return pa_arrow.chunked_array(pa_arrow.array(values.array)).cast(REASON_TYPE)
-    lists = [[] if v is None else [_reason(item) for item in v] for v in values]
-    return pa_arrow.array(lists, type=REASON_TYPE)
-
-
 def scored_table(
-    ids: pd.Series, scored: pd.DataFrame, scoring_model: dict[str, str]
+    ids: pa_arrow.Array, model: ScoringModel, scored: Scored, scoring_model: dict[str, str]
 ) -> pa_arrow.Table:
-    """The scored book's rows: id, scores, reasons (with or without points), model identity."""
-    frame = pd.DataFrame({ids.name: ids.to_numpy()})
-    for column in SCORE_COLUMNS:
-        frame[column] = scored[column].to_numpy()
-    table = pa_arrow.Table.from_pandas(frame, preserve_index=False)
-    for column in REASON_COLUMNS:
-        if column in scored.columns:
-            table = table.append_column(column, _reason_array(scored[column]))
+    """The scored book's rows: id, scores, reasons (Arrow lists as scored), model identity."""
+    table = pa_arrow.table({"id": ids, **output_arrays(model, scored)})
     for key in ("name", "version", "run_id"):
-        identity = pa_arrow.array([scoring_model[key]] * len(frame), type=pa_arrow.string())
+        identity = pa_arrow.array([scoring_model[key]] * len(table), type=pa_arrow.string())
         table = table.append_column(f"model_{key}", identity)
     return table
+
+
+def _numbers_from_text(part: pd.DataFrame, model: ScoringModel) -> pd.DataFrame:
+    """A CSV book's numeric columns as numbers; a text that is no number stays text, so the
+    contract check names it."""
+    typed = {}
+    for f in model.features:
+        if f.categorical or f.name not in part or part[f.name].dtype.kind in "iuf":
+            continue
+        text = part[f.name]
+        numbers = pd.to_numeric(text, errors="coerce")
+        unreadable = text.notna() & numbers.isna()
+        typed[f.name] = (
+            numbers.astype(object).where(~unreadable, text) if unreadable.any() else numbers
+        )
+    return part.assign(**typed) if typed else part
 
 
 def part_name(number: int) -> str:
@@ -182,43 +141,52 @@ def _worker_address() -> str:
 def score_partition(
     part: pd.DataFrame, number: int, scoring_model: dict[str, str], staging: str, options: dict
 ) -> dict[str, Any]:
-    """Validate, score, write and profile one partition; return its counts and profile."""
-    model, contract, credit_model, schema = _scoring_parts(
-        scoring_model["uri"], scoring_model["tracking_uri"]
-    )
-    raw = part.reset_index(drop=True)
-    failures = row_failures(raw, contract, schema)
-    reasons = failures.groupby("row")["reason"].agg("; ".join)
-    valid = raw.drop(index=reasons.index)
-    features = to_feature_types(valid, contract).reset_index(drop=True)
-    ids = valid[contract.id.name].reset_index(drop=True)
+    """Check, score, write and profile one partition; return its counts and profile."""
+    model = worker_model(scoring_model["uri"], scoring_model["tracking_uri"])
+    contract = contract_of_scoring_model(model)
+    raw = _numbers_from_text(part.reset_index(drop=True), model)
+    id_name = contract.id.name
+    columns = frame_columns(raw, model.feature_names)
+    inspection = inspect(model, columns)
+    reasons = inspection.reasons(columns, model)
+    missing_id = np.flatnonzero(raw[id_name].isna().to_numpy())
+    for row in missing_id.tolist():
+        reasons[row] = "; ".join(filter(None, [f"{id_name}: is missing", reasons.get(row)]))
+    ok = inspection.ok.copy()
+    ok[missing_id] = False
+    valid = np.flatnonzero(ok)
+    ids = pa_arrow.Array.from_pandas(raw[id_name].iloc[valid].reset_index(drop=True))
     fs, root = url_to_fs(f"{staging}/scored", **options)
     fs.makedirs(root, exist_ok=True)
-    kept = []  # the score columns only, for the profile
+    profiles = []
     with fs.open(f"{root}/{part_name(number)}", "wb") as handle:
         writer = None
-        for start in range(0, max(len(features), 1), CHUNK_ROWS):
-            rows = slice(start, start + CHUNK_ROWS)
-            chunk = features.iloc[rows]
-            scored = model.predict(chunk) if len(chunk) else pd.DataFrame(columns=SCORE_COLUMNS)
-            table = scored_table(ids.iloc[rows].reset_index(drop=True), scored, scoring_model)
+        for start in range(0, max(len(valid), 1), CHUNK_ROWS):
+            rows = valid[start : start + CHUNK_ROWS]
+            scored = score(model, inspection.checked.take(rows))
+            table = scored_table(ids[start : start + CHUNK_ROWS], model, scored, scoring_model)
+            table = table.rename_columns([id_name, *table.column_names[1:]])
             writer = writer or pq.ParquetWriter(handle, table.schema)
             writer.write_table(table)
-            kept.append(scored[list(SCORE_COLUMNS)])
+            profiles.append(population_profile(model, scored))
         writer.close()
-    scored = pd.concat(kept, ignore_index=True)
-    quarantined = raw.loc[reasons.index].astype("string")
-    quarantined = quarantined.assign(**{REASONS_COLUMN: reasons.to_numpy()})
+    bad = sorted(reasons)
+    quarantined = (
+        raw.iloc[bad].astype("string").assign(**{REASONS_COLUMN: [reasons[r] for r in bad]})
+    )
     table = pa_arrow.Table.from_pandas(quarantined, preserve_index=False)
     _write(table, f"{staging}/quarantined", number, options)
+    failed = {name: len(rows) for name, rows in inspection.failed_fields.items()}
+    if len(missing_id):
+        failed[id_name] = len(missing_id)
     return {
         "partition": number,
         "worker": _worker_address(),
         "rows_in": len(raw),
-        "rows_scored": len(scored),
-        "rows_quarantined": len(quarantined),
-        "failed_checks": failures["reason"].value_counts().to_dict(),
-        "profile": population_profile(credit_model, features, scored),
+        "rows_scored": len(valid),
+        "rows_quarantined": len(bad),
+        "failed_checks": failed,
+        "profile": merge_profiles(profiles),
     }
 
 
@@ -370,7 +338,9 @@ def score_book(
     portfolio, output = storage["portfolio"], storage["output"].rstrip("/")
     options = storage.get("storage_options") or {}
     staging = f"{output}.staging-{uuid.uuid4().hex[:8]}"
-    contract = contract_of_model(worker_model(scoring_model["uri"], scoring_model["tracking_uri"]))
+    contract = contract_of_scoring_model(
+        worker_model(scoring_model["uri"], scoring_model["tracking_uri"])
+    )
     book = read_book(portfolio, batch, options)
     _check_columns(book, portfolio, contract)
     try:

@@ -11,19 +11,19 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 func=resolve_scoring_model,
                 inputs="params:batch_scoring.model_uri",
-                outputs="scoring_model",
+                outputs="pinned_model",
                 name="resolve_scoring_model",
             ),
             node(
                 func=tag_run_with_model,
-                inputs="scoring_model",
+                inputs="pinned_model",
                 outputs=None,
                 name="link_scoring_run_to_model",
             ),
             node(
                 func=score_book,
                 inputs=dict(
-                    scoring_model="scoring_model",
+                    scoring_model="pinned_model",
                     batch="params:batch_scoring",
                     storage="params:batch_scoring_storage",
                     engine="params:dask_engine",

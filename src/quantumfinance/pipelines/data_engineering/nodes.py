@@ -75,10 +75,13 @@ def split_applicants(
     """Seeded train/test split, stratified on the target so both halves keep the bad rate."""
     target, id_column = applicant_contract.target.name, applicant_contract.id.name
     class_counts = validated_applicants[target].value_counts()
-    if len(class_counts) < 2 or class_counts.min() < 2:
-        raise ValueError(
-            "cannot split applicants: need at least 2 goods and 2 bads, got "
-            f"{class_counts.to_dict()}"
+    counts = {"bad": int(class_counts.get(1, 0)), "good": int(class_counts.get(0, 0))}
+    if min(counts.values()) < 2:
+        raise applicant_contract.error(
+            "target.bad/target.good",
+            f"cannot split applicants: need at least 2 goods and 2 bads among the valid rows, "
+            f"got {counts['good']} good and {counts['bad']} bad (are the bad values "
+            f"{list(applicant_contract.target.bad)} the ones the file uses?)",
         )
     train, test = train_test_split(
         validated_applicants,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from quantumfinance.contract import ApplicantContract, Characteristic
+from quantumfinance.contract import ApplicantContract, Characteristic, as_text
 
 # pandera's built-in check names -> the words a reviewer of the quarantine reads
 READABLE_CHECKS = {"not_nullable": "missing", "field_uniqueness": "duplicate"}
@@ -55,7 +55,7 @@ def _range_check(lo: float, hi: float) -> pa.Check:
 def _characteristic_column(c: Characteristic) -> pa.Column:
     if c.is_categorical:
         allowed = pa.Check(
-            lambda s, cats=c.categories: (s.isin(cats) | s.isna()).astype(bool),
+            lambda s, cats=c.categories: (as_text(s).isin(cats) | s.isna()).astype(bool),
             name="unknown_category",
         )
         return pa.Column(checks=[allowed], nullable=c.nullable)
@@ -81,7 +81,8 @@ def build_applicant_schema(contract: ApplicantContract) -> pa.DataFrameSchema:
 
 
 def check_table_structure(raw: pd.DataFrame, contract: ApplicantContract) -> list[str]:
-    """Raise on table-level problems (no rows, missing or untypable columns); return extra columns."""
+    """Raise on table-level problems (no rows, missing or untypable columns); return extra columns.
+    A column that contradicts its declaration names the contract file and field."""
     missing = [c for c in contract.columns if c not in raw.columns]
     if missing:
         raise ValueError(f"raw_applicants is missing required column(s): {', '.join(missing)}")
@@ -90,14 +91,16 @@ def check_table_structure(raw: pd.DataFrame, contract: ApplicantContract) -> lis
     for c in contract.characteristics:
         values = raw[c.name].dropna()
         if not c.is_categorical and len(values) and _as_number(values).isna().all():
-            raise ValueError(
-                f"column '{c.name}' cannot be read as {c.type}s (dtype {raw[c.name].dtype}, "
-                f"e.g. {values.iloc[0]!r})"
+            raise contract.error(
+                f"{contract.field_of(c.name)}.type",
+                f"column '{c.name}' cannot be read as {c.type}s (type {raw[c.name].dtype}, "
+                f"e.g. {str(values.iloc[0])!r})",
             )
         if c.is_categorical and pd.api.types.is_numeric_dtype(values) and len(values):
-            raise ValueError(
-                f"column '{c.name}' has numeric dtype {raw[c.name].dtype}; "
-                "expected text categories (see the contract's categories)"
+            raise contract.error(
+                f"{contract.field_of(c.name)}.type",
+                f"column '{c.name}' has numeric dtype {raw[c.name].dtype}; expected text "
+                "categories (ingest reads categorical columns as text: re-run ingest)",
             )
     return [c for c in raw.columns if c not in contract.columns]
 

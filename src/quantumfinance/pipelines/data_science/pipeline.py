@@ -12,7 +12,7 @@ from mlflow.types.schema import Array, ColSpec, Object, ParamSchema, ParamSpec, 
 
 from quantumfinance.contract import ApplicantContract
 
-from . import nodes, reference
+from . import artifact, inference, metrics, portfolio, reference, selection, tables, training
 
 INFERENCE_OUTPUT_COLUMNS = ("pd", "score", "band", "decision", "reason_codes", "positive_factors")
 
@@ -49,67 +49,24 @@ def model_signature(contract: ApplicantContract) -> ModelSignature:
 
 
 def _inference_nodes() -> list:
-    """The scoring semantics; tagged both ways so training also scores the test split."""
-    tags = ["training", "inference"]
+    """The scoring semantics (the runtime); tagged both ways so training also scores the test
+    split. The scoring model carries the contract: the logged model describes its inputs."""
     return [
-        # The contract travels with the model as an input of this pipeline (an artifact).
         node(
-            func=nodes.check_applicants,
-            inputs=["applicant_contract", "applicants"],
-            outputs="model_input",
-            name="check_applicants",
-            tags=tags,
-        ),
-        # Bin assignment runs once per call; PD and points both read its WoE.
-        node(
-            func=nodes.assign_woe,
-            inputs=["credit_model", "model_input"],
-            outputs="applicant_woe",
-            name="assign_woe",
-            tags=tags,
-        ),
-        node(
-            func=nodes.predict_default_probability,
-            inputs=dict(
-                credit_model="credit_model",
-                model_input="model_input",
-                applicant_woe="applicant_woe",
-            ),
-            outputs="default_probability",
-            name="predict_default_probability",
-            tags=tags,
-        ),
-        # Points lost/gained per characteristic, from the model that decides.
-        node(
-            func=nodes.characteristic_points,
-            inputs=dict(
-                credit_model="credit_model",
-                model_input="model_input",
-                applicant_woe="applicant_woe",
-            ),
-            outputs="characteristic_points",
-            name="compute_characteristic_points",
-            tags=tags,
-        ),
-        node(
-            func=nodes.score_applicants,
-            inputs=dict(
-                default_probability="default_probability",
-                points="characteristic_points",
-                credit_model="credit_model",
-            ),
+            func=inference.score_applicants,
+            inputs=dict(scoring_model="scoring_model", applicants="applicants"),
             outputs="scored_applicants",
             name="score_applicants",
-            tags=tags,
+            tags=["training", "inference"],
         ),
     ]
 
 
 def _training_nodes() -> list:
-    """Fit, cross-validate, evaluate, select and package the credit model."""
+    """Fit, cross-validate, evaluate, select, build the runtime's model and prove it equal."""
     return [
         node(
-            func=nodes.cross_validate_candidates,
+            func=training.cross_validate_candidates,
             inputs=dict(
                 applicants_train="applicants_train",
                 applicant_contract="applicant_contract",
@@ -119,7 +76,7 @@ def _training_nodes() -> list:
             name="cross_validate_candidates",
         ),
         node(
-            func=nodes.fit_candidates,
+            func=training.fit_candidates,
             inputs=dict(
                 applicants_train="applicants_train",
                 applicant_contract="applicant_contract",
@@ -129,7 +86,7 @@ def _training_nodes() -> list:
             name="fit_candidates",
         ),
         node(
-            func=nodes.evaluate_on_test,
+            func=training.evaluate_on_test,
             inputs=dict(
                 fitted_candidates="fitted_candidates",
                 applicants_test="applicants_test",
@@ -139,13 +96,17 @@ def _training_nodes() -> list:
             name="evaluate_on_test",
         ),
         node(
-            func=nodes.select_candidate,
-            inputs=["cv_results", "params:model_selection", "params:model_training.cv"],
+            func=selection.select_candidate,
+            inputs=dict(
+                cv_results="cv_results",
+                selection="params:model_selection",
+                cv="params:model_training.cv",
+            ),
             outputs="chosen_model",
             name="select_candidate",
         ),
         node(
-            func=nodes.fit_calibration,
+            func=selection.fit_calibration,
             inputs=dict(
                 cv_predictions="cv_predictions",
                 chosen="chosen_model",
@@ -156,31 +117,46 @@ def _training_nodes() -> list:
             name="fit_calibration",
         ),
         node(
-            func=nodes.build_credit_model,
+            func=artifact.build_scoring_model,
             inputs=dict(
                 fitted_candidates="fitted_candidates",
                 chosen="chosen_model",
                 calibrator="pd_calibrator",
                 scoring="params:scoring",
                 applicant_contract="applicant_contract",
+                applicants_train="applicants_train",
             ),
-            outputs="credit_model",
-            name="build_credit_model",
+            outputs="scoring_model",
+            name="build_scoring_model",
         ),
         node(
-            func=nodes.binning_table,
-            inputs="credit_model",
+            func=artifact.verify_scoring_model,
+            inputs=dict(
+                scoring_model="scoring_model",
+                fitted_candidates="fitted_candidates",
+                chosen="chosen_model",
+                calibrator="pd_calibrator",
+                applicants_train="applicants_train",
+                applicants_test="applicants_test",
+                applicant_contract="applicant_contract",
+            ),
+            outputs="scoring_model_verification",
+            name="verify_scoring_model",
+        ),
+        node(
+            func=tables.binning_table,
+            inputs="fitted_candidates",
             outputs="binning_table",
             name="build_binning_table",
         ),
         node(
-            func=nodes.scorecard_table,
-            inputs="credit_model",
+            func=tables.scorecard_table,
+            inputs=["fitted_candidates", "scoring_model"],
             outputs="scorecard_table",
             name="build_scorecard_table",
         ),
         node(
-            func=nodes.model_metrics,
+            func=metrics.model_metrics,
             inputs=dict(
                 cv_results="cv_results",
                 cv_calibration="cv_calibration",
@@ -192,30 +168,31 @@ def _training_nodes() -> list:
                 applicants_test="applicants_test",
                 applicant_contract="applicant_contract",
                 params="params:model_training",
+                verification="scoring_model_verification",
             ),
             outputs="model_metrics",
             name="compute_model_metrics",
         ),
         node(
-            func=nodes.pending_promotion,
+            func=metrics.pending_promotion,
             inputs="params:promotion",
             outputs="promotion_decision",
             name="record_pending_promotion",
         ),
         node(
-            func=nodes.mlflow_metrics,
+            func=metrics.mlflow_metrics,
             inputs="model_metrics",
             outputs="model_metrics_mlflow",
             name="log_model_metrics",
         ),
         node(
-            func=nodes.applicant_features,
+            func=portfolio.applicant_features,
             inputs=["applicants_test", "applicant_contract"],
             outputs="applicants",
             name="prepare_test_features",
         ),
         node(
-            func=nodes.training_portfolio,
+            func=portfolio.training_portfolio,
             inputs=dict(
                 applicants_train="applicants_train",
                 applicant_contract="applicant_contract",
@@ -225,19 +202,15 @@ def _training_nodes() -> list:
             name="prepare_train_features",
         ),
         node(
-            func=nodes.score_portfolio,
-            inputs=dict(
-                credit_model="credit_model",
-                applicant_contract="applicant_contract",
-                applicants="applicants_train_features",
-            ),
+            func=portfolio.score_portfolio,
+            inputs=["scoring_model", "applicants_train_features"],
             outputs="scored_train_applicants",
             name="score_train_applicants",
         ),
         # What monitoring compares a scored book against, logged with the model's run.
         node(
             func=reference.development_reference,
-            inputs=["credit_model", "applicants_train_features", "scored_train_applicants"],
+            inputs=["scoring_model", "fitted_candidates", "applicants_train_features"],
             outputs="development_reference",
             name="profile_development_sample",
         ),
@@ -258,19 +231,16 @@ def create_pipeline(**kwargs) -> Pipeline:
     )
 
 
-# What loading the logged inference pipeline imports: the project's node code and the libraries
-# its fitted objects and runner come from.
+# What loading the logged inference pipeline imports: the project's node code (the scoring
+# runtime is numpy and pyarrow), Kedro's runner and kedro-mlflow's wrapper. No optbinning,
+# scikit-learn or scipy: the model is arrays.
 MODEL_DISTRIBUTIONS = (
     "quantumfinance",
     "kedro",
-    "kedro-datasets",
     "kedro-mlflow",
     "mlflow",
-    "optbinning",
-    "scikit-learn",
     "pandas",
     "numpy",
-    "scipy",
     "pyarrow",
     "cloudpickle",
 )

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from quantumfinance.contract import ApplicantContract, Characteristic, code_text
+from quantumfinance.contract import ApplicantContract, Characteristic, as_text, code_text
+from quantumfinance.pipelines.data_engineering.validation import row_failures
 from quantumfinance.synthetic import generate_applicants
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,14 @@ PARQUET_MAGIC = b"PAR1"
 # pandas.read_csv options a portfolio may set under ingest.read
 READ_OPTIONS = ("sep", "delimiter", "decimal", "thousands", "encoding", "na_values", "quotechar")
 SHOWN_VALUES = 5
+# data_engineering's check -> the contract field that decides it (quarantine-share errors)
+CHECK_FIELDS = {
+    "in_range": ".minimum/maximum",
+    "missing": ".nullable",
+    "not_an_integer": ".type",
+    "not_a_number": ".type",
+    "unknown_category": ".categories",
+}
 
 
 def _decode_error_line(path: Path, encoding: str) -> int | None:
@@ -44,8 +53,11 @@ def _decode_error_line(path: Path, encoding: str) -> int | None:
     return None
 
 
-def read_applicant_file(path: str | Path, read: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Read a CSV (.csv, .csv.gz) or parquet file with the portfolio's reader options."""
+def read_applicant_file(
+    path: str | Path, read: dict[str, Any] | None = None, text_columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Read a CSV (.csv, .csv.gz) or parquet file with the portfolio's reader options; the
+    ``text_columns`` (the contract's codes and id) as text, as written in the file."""
     path = Path(path)
     read = dict(read or {})
     unknown = sorted(set(read) - set(READ_OPTIONS))
@@ -60,11 +72,12 @@ def read_applicant_file(path: str | Path, read: dict[str, Any] | None = None) ->
         with path.open("rb") as handle:
             if handle.read(4) != PARQUET_MAGIC:
                 raise ValueError(f"ingest.path: {path} is not a parquet file (no PAR1 header)")
-        return pd.read_parquet(path)
+        table = pd.read_parquet(path)
+        return table.assign(**{c: as_text(table[c]) for c in text_columns if c in table})
     if name.endswith(CSV_SUFFIXES):
         encoding = read.setdefault("encoding", "utf-8")
         try:
-            return pd.read_csv(path, **read)
+            return pd.read_csv(path, dtype=dict.fromkeys(text_columns, "str"), **read)
         except UnicodeDecodeError as exc:
             line = _decode_error_line(path, encoding)
             where = f"line {line}" if line else "a line"
@@ -107,37 +120,58 @@ def _examples(values: pd.Series) -> str:
     return shown + (f" and {len(counts) - SHOWN_VALUES} more" if len(counts) > SHOWN_VALUES else "")
 
 
-def _column_mismatch(
-    values: pd.Series, characteristic: Characteristic
-) -> tuple[pd.Series, str] | None:
+def _looks_numeric(values: pd.Series) -> bool:
+    return len(values) > 0 and pd.to_numeric(values, errors="coerce").notna().all()
+
+
+def _category_hint(values: pd.Series, characteristic: Characteristic) -> str:
+    """Why numeric-looking codes miss their categories: they are compared as written."""
+    if _looks_numeric(values) and _looks_numeric(pd.Series(characteristic.categories)):
+        return (
+            "; codes are compared as text, as written in the file (leading zeros kept: "
+            "'01' is not '1'): list them as the file writes them, or declare a number type"
+        )
+    return ""
+
+
+def _column_mismatch(values: pd.Series, characteristic: Characteristic) -> tuple[pd.Series, str]:
     """Values of one column that break its declared type or category set, and what they break."""
     present = values.dropna()
     if characteristic.is_categorical:
-        bad = present[~present.astype(str).isin(characteristic.categories)]
-        return bad, f"not among the declared categories {list(characteristic.categories)}"
+        text = as_text(present)
+        bad = text[~text.isin(characteristic.categories)]
+        what = f"not among the declared categories {list(characteristic.categories)}"
+        return bad, what + _category_hint(bad, characteristic)
     numbers = pd.to_numeric(present, errors="coerce")
     bad = present[numbers.isna()]
-    return bad, f"not numbers (declared type {characteristic.type}; check ingest.read.decimal)"
+    if len(bad) or characteristic.type != "integer":
+        return bad, f"not numbers (declared type {characteristic.type}; check ingest.read.decimal)"
+    return present[numbers.mod(1) != 0], "not whole numbers (declared type integer; is it a float?)"
 
 
-def check_against_contract(
-    raw: pd.DataFrame, contract: ApplicantContract, origin: str, max_mismatch_fraction: float
-) -> None:
-    """Fail when the data and the contract disagree wholesale (a few bad rows are quarantined
-    later by data_engineering; a share above ``max_mismatch_fraction`` means the contract is wrong)."""
-    rows = max(len(raw), 1)
+def _check_target(raw: pd.DataFrame, contract: ApplicantContract, origin: str) -> None:
+    """Every target value is bad or good (or within the contract's named tolerance)."""
     target = raw[contract.target.name]
-    unreadable = target[target.notna() & contract.target.flag(target).isna()]
-    if target.notna().any() and len(unreadable) / rows > max_mismatch_fraction:
+    if len(raw) and target.notna().sum() == 0:
+        raise contract.error("target", f"column {contract.target.name!r} in {origin} is empty")
+    unmapped = target[target.notna() & contract.target.flag(target).isna()]
+    tolerance = contract.target.max_unmapped_fraction or 0.0
+    if len(unmapped) and len(unmapped) / max(len(raw), 1) > tolerance:
         raise contract.error(
             "target.bad/target.good",
-            f"{len(unreadable)} of {len(raw)} values of column "
+            f"{len(unmapped)} of {len(raw)} values of column "
             f"{contract.target.source or contract.target.name!r} in {origin} are neither bad "
             f"{list(map(code_text, contract.target.bad))} nor good "
-            f"{list(map(code_text, contract.target.good))}: {_examples(unreadable)}",
+            f"{list(map(code_text, contract.target.good))}: {_examples(unmapped.astype(str))} "
+            f"(target.max_unmapped_fraction allows {tolerance:g})",
         )
-    if target.notna().sum() == 0 and len(raw):
-        raise contract.error("target", f"column {contract.target.name!r} in {origin} is empty")
+
+
+def _check_columns(
+    raw: pd.DataFrame, contract: ApplicantContract, origin: str, max_mismatch_fraction: float
+) -> None:
+    """No column breaks its declared type or categories in more than the tolerated share."""
+    rows = max(len(raw), 1)
     for characteristic in contract.characteristics:
         bad, what = _column_mismatch(raw[characteristic.name], characteristic)
         if len(bad) / rows > max_mismatch_fraction:
@@ -150,10 +184,53 @@ def check_against_contract(
             )
 
 
+def _check_quarantine_share(
+    raw: pd.DataFrame, contract: ApplicantContract, origin: str, limit: float
+) -> None:
+    """The rows data_engineering would quarantine (ranges, missing values, duplicate ids) stay
+    within its limit, per column: above it, the contract rather than the rows is wrong."""
+    failures = row_failures(raw.reset_index(drop=True), contract)
+    if failures.empty:
+        return
+    per_check = failures["reason"].value_counts()
+    name, count = per_check.index[0], int(per_check.iloc[0])
+    if count / max(len(raw), 1) > limit:
+        column, check = name.split(": ", 1)
+        declared = contract.by_name.get(column)
+        source = declared.source_column if declared else column
+        raise contract.error(
+            contract.field_of(column) + CHECK_FIELDS.get(check.split("(")[0], ""),
+            f"{count} of {len(raw)} rows of {origin} fail `{check}` in column {source!r}, above "
+            f"data_engineering.max_quarantine_fraction={limit:g} (all checks: "
+            + ", ".join(f"{k} ({v} rows)" for k, v in per_check.head(SHOWN_VALUES).items())
+            + ")",
+        )
+
+
+def check_against_contract(
+    raw: pd.DataFrame,
+    contract: ApplicantContract,
+    origin: str,
+    max_mismatch_fraction: float,
+    max_quarantine_fraction: float | None = None,
+) -> None:
+    """Fail when the data and the contract disagree: any unmapped target value (unless the
+    contract tolerates a share), a column whose type or categories do not fit more than
+    ``max_mismatch_fraction`` of its values, a check that would quarantine more rows than
+    data_engineering accepts. A few bad rows pass on to the quarantine."""
+    _check_target(raw, contract, origin)
+    _check_columns(raw, contract, origin, max_mismatch_fraction)
+    if max_quarantine_fraction is not None:
+        _check_quarantine_share(raw, contract, origin, max_quarantine_fraction)
+
+
 def load_raw_applicants(
-    ingest: dict[str, Any], applicant_contract: ApplicantContract
+    ingest: dict[str, Any],
+    applicant_contract: ApplicantContract,
+    max_quarantine_fraction: float | None = None,
 ) -> pd.DataFrame:
-    """Applicants from `ingest.source`: a file (path, read options) or the synthetic generator."""
+    """Applicants from `ingest.source`: a file (path, read options) or the synthetic generator,
+    checked against the contract (and data_engineering's quarantine limit) before any write."""
     source = ingest.get("source")
     path = ingest.get("path")
     if source not in SOURCES:
@@ -162,10 +239,14 @@ def load_raw_applicants(
         raise ValueError("ingest.path is required when ingest.source is 'file'")
     reference = None
     if path:
-        read = read_applicant_file(path, ingest.get("read"))
+        read = read_applicant_file(path, ingest.get("read"), applicant_contract.text_sources)
         reference = to_contract_columns(read, applicant_contract, origin=str(path))
         check_against_contract(
-            reference, applicant_contract, str(path), ingest.get("max_mismatch_fraction", 0.05)
+            reference,
+            applicant_contract,
+            str(path),
+            ingest.get("max_mismatch_fraction", 0.05),
+            max_quarantine_fraction,
         )
     if source == "synthetic":
         # The file, when given, is the reference whose marginals and default rate are drawn from.

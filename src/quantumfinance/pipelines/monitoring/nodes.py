@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from optbinning.binning.metrics import jeffrey
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from quantumfinance.contract import contract_of_model
+from quantumfinance.contract import contract_of_scoring_model
 from quantumfinance.pipelines.batch_scoring.engine import dask_client, worker_model
 from quantumfinance.pipelines.batch_scoring.nodes import MARKER
 
@@ -173,10 +173,12 @@ def _read_table(path: str, options: dict) -> dd.DataFrame:
 def _joined_outcomes(
     monitoring: dict[str, Any], manifest: dict[str, Any], id_column: str, options: dict
 ) -> dd.DataFrame:
-    """The scored book joined on the id with the outcomes (observed up to ``as_of``)."""
+    """The scored book joined on the id with the outcomes (observed up to ``as_of``; the date
+    column is needed only then)."""
     spec = monitoring["outcomes"]
     outcomes = _read_table(spec["path"], options)
-    wanted = [id_column, spec["defaulted_column"], spec["as_of_column"]]
+    wanted = [id_column, spec["defaulted_column"]]
+    wanted += [spec["as_of_column"]] if spec.get("as_of") else []
     missing = [c for c in wanted if c not in outcomes.columns]
     if missing:
         raise ValueError(f"outcomes {spec['path']} is missing column(s): {', '.join(missing)}")
@@ -214,7 +216,7 @@ def back_test(
         logger.info("No outcomes table (monitoring.outcomes.path): back-test skipped")
         return pd.DataFrame(columns=BACKTEST_COLUMNS), pd.DataFrame(columns=FIGURE_COLUMNS)
     model = worker_model(monitored_model["uri"], monitored_model["tracking_uri"])
-    id_column, defaulted = contract_of_model(model).id.name, spec["defaulted_column"]
+    id_column, defaulted = contract_of_scoring_model(model).id.name, spec["defaulted_column"]
     with dask_client(engine):
         options = storage.get("storage_options") or {}
         joined = _joined_outcomes(monitoring, manifest, id_column, options)

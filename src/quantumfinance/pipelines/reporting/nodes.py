@@ -10,7 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from quantumfinance.columns import frame_columns
 from quantumfinance.contract import ApplicantContract
+from quantumfinance.scoring import ScoringModel, inspect
 
 EPSILON = 1e-6  # floor for empty PSI buckets so that ln() stays finite
 TARGET_COLUMN = "observed_default"  # the contract's target, 1 = bad, in every outcome table
@@ -148,12 +150,22 @@ def _status(psi: float, bands: dict[str, float]) -> str:
     return "stable" if psi < bands["monitor"] else "monitor" if psi < bands["shift"] else "shift"
 
 
+def model_bins(scoring_model: ScoringModel, applicants: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard bin (optbinning's index) of every applicant's value of each characteristic,
+    as the scoring runtime assigns it; rows that break the contract are left out."""
+    inspection = inspect(scoring_model, frame_columns(applicants, scoring_model.feature_names))
+    slots = inspection.checked.slots[inspection.ok]
+    return pd.DataFrame(
+        {f.name: f.bin_index[slots[:, j]] for j, f in enumerate(scoring_model.features)}
+    )
+
+
 def population_stability(
     scored_train: pd.DataFrame,
     scored_test: pd.DataFrame,
     applicants_train: pd.DataFrame,
     applicants_test: pd.DataFrame,
-    credit_model: Any,
+    scoring_model: ScoringModel,
     psi: dict[str, Any],
 ) -> pd.DataFrame:
     """PSI train vs test for the score (train-decile buckets) and each characteristic (WoE bins)."""
@@ -163,11 +175,9 @@ def population_stability(
             "psi": score_psi(scored_train["score"], scored_test["score"], psi["score_buckets"]),
         }
     ]
-    binning = credit_model.scorecard.named_steps["woe"]
-    features = list(credit_model.features)
-    train_bins = binning.transform(applicants_train[features], metric="indices")
-    test_bins = binning.transform(applicants_test[features], metric="indices")
-    for name in features:
+    train_bins = model_bins(scoring_model, applicants_train)
+    test_bins = model_bins(scoring_model, applicants_test)
+    for name in scoring_model.feature_names:
         rows.append(
             {
                 "variable": name,
@@ -303,6 +313,39 @@ def _goals(metrics: dict[str, float], goals: dict[str, Any]) -> list[str]:
     return [f"- {goal}: {figure} — **{'met' if ok else 'not met'}**" for goal, figure, ok in rows]
 
 
+def plain_text(value: Any) -> str:
+    """A configured or recorded value as a reader's text, never a Python repr: floats to 4
+    places, lists joined, a mapping (e.g. a YAML line with an unquoted ": ") as "key: value"."""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, dict):
+        return "; ".join(f"{plain_text(k)}: {plain_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(plain_text(v) for v in value)
+    return str(value)
+
+
+def portfolio_texts(
+    card: dict[str, Any], contract: ApplicantContract, env_file: str
+) -> dict[str, list[str]]:
+    """The card's data description, intended use and limitations, when the configuration was
+    written for this portfolio (``model_card.portfolio`` = the contract's portfolio name); else
+    one line saying where to write them, so no portfolio's card carries another's sentences."""
+    if card.get("portfolio") != contract.portfolio.name:
+        missing = (
+            f"Not configured for {contract.portfolio.name}: set reporting.model_card "
+            f"(portfolio: {contract.portfolio.name!r}, data_description, intended_use, "
+            f"limitations) in {env_file}."
+        )
+        return {"data_description": [], "intended_use": [missing], "limitations": [missing]}
+
+    def lines(key: str) -> list[str]:
+        value = card.get(key) or []
+        return [plain_text(v) for v in (value if isinstance(value, list) else [value])]
+
+    return {key: lines(key) for key in ("data_description", "intended_use", "limitations")}
+
+
 def _gate_lines(decision: dict[str, Any]) -> list[str]:
     """The promotion gate's decision and evidence, as the gate recorded it."""
     if decision.get("promoted") is None:
@@ -320,9 +363,7 @@ def _gate_lines(decision: dict[str, Any]) -> list[str]:
         for k, v in evidence.items()
         if k not in ("model_digest", "champion_digest") and v is not None
     }
-    figures = ", ".join(
-        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
-    )
+    figures = ", ".join(f"{k} {plain_text(v)}" for k, v in shown.items())
     return [
         f"- Version {decision['version'] or '(none)'}: **{outcome}**. {decision['reason']}.",
         f"- Evidence: {figures}." if figures else "- Evidence: none.",
@@ -354,11 +395,12 @@ def model_card(
     protected = ", ".join(f"`{c.name}`" for c in contract.protected)
     method = "isotonic" if metrics["calibration_isotonic"] else "Platt"
     folds = f"{cv['n_splits']}-fold × {cv['n_repeats']}"
+    texts = portfolio_texts(card, contract, "the env's parameters_reporting.yml")
     lines = [
         f"# Model card: {card['model_name']} — {contract.portfolio.name}",
         "",
         f"Generated by the `reporting` pipeline on {dt.date.today().isoformat()} from the "
-        "`data_science` run's outputs (data/08_reporting).",
+        f"`data_science` run's outputs ({card.get('reports_dir', '08_reporting')}).",
         "",
         "## Model",
         f"- Chosen: **{chosen_model}**, by the `model_selection` rule on CV only "
@@ -370,12 +412,14 @@ def model_card(
         f"- Inputs: the {len(contract.features)} characteristics of the applicant contract "
         f"(contract {contract.digest[:12]}, logged with the model)"
         + (f"; excluded from the model: {', '.join(excluded)}." if excluded else "."),
-        "- Output: PD, score, band, decision, reason codes and positive factors (points lost or "
-        "gained per characteristic, from the model that decides).",
+        "- Output: PD, score, band, decision, reason codes and positive factors: points each "
+        "characteristic loses or gains against the development sample's reference, from the "
+        "model that decides; a characteristic is never both (decision record 0013).",
         "",
         "## Data",
         f"- Portfolio: {contract.portfolio.name}. {contract.portfolio.description}".rstrip(),
         *([f"- Source: {contract.portfolio.source}"] if contract.portfolio.source else []),
+        *[f"- {line}" for line in texts["data_description"]],
         f"- This run read {data_quality['rows_in']:,} applicants from "
         f"{_data_source(ingest, data_quality)}; {data_quality['rows_quarantined']:,} were "
         f"quarantined by validation, {data_quality['rows_valid']:,} used.",
@@ -397,7 +441,7 @@ def model_card(
         f"{metrics['test_citl_points']:+.2f} points, Brier {metrics['test_brier']:.3f} "
         "(reliability plot).",
         "",
-        "## Goals (issue 13)",
+        "## Goals",
         *_goals(metrics, card["goals"]),
         "",
         "## Promotion gate",
@@ -420,10 +464,10 @@ def model_card(
         ),
         "",
         "## Intended use",
-        f"- {card['intended_use']}",
+        *[f"- {line}" for line in texts["intended_use"]],
         "",
         "## Limitations",
-        *[f"- {item}" for item in card["limitations"]],
+        *[f"- {line}" for line in texts["limitations"]],
         "",
     ]
     return "\n".join(lines)

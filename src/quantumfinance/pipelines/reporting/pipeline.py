@@ -68,7 +68,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     scored_test="scored_applicants",
                     applicants_train="applicants_train",
                     applicants_test="applicants_test",
-                    credit_model="credit_model",
+                    scoring_model="scoring_model",
                     psi="params:reporting.psi",
                 ),
                 outputs="population_stability",

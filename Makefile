@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: help install run test lint format serve stack-up stack-down repro data-push bench viz jupyter clean
+.PHONY: help install run test lint format serve stack-up stack-down repro data-push chaos bench viz jupyter clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ repro: $(STAMP)  ## dvc repro: re-run the stale DVC stages, update dvc.lock (com
 
 data-push: $(STAMP)  ## dvc push that fails when a tracked output did not reach the remote
 	$(BIN)/python -m quantumfinance.data_versions push
+
+chaos: $(STAMP)  ## crash matrix: kill S3/PostgreSQL/MLflow at each training step, check the registry
+	$(BIN)/python scripts/crash_matrix.py
 
 bench: $(STAMP)  ## benchmarks -> docs/benchmarks.md
 	$(BIN)/python -m benchmarks

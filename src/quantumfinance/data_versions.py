@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 MANIFEST_BUCKET = "data"
 MANIFEST_PREFIX = "_runs/"
 ARTIFACT_NAME = "data_versions.json"
+MANIFEST_RUN_TAG = "quantumfinance.data_manifest"  # where the run's manifest is (s3://data/...)
 
 
 class DataVersionError(RuntimeError):
@@ -180,6 +181,7 @@ class DataVersionHooks:
         mlflow = sys.modules.get("mlflow")
         if mlflow is not None and mlflow.active_run() is not None:
             mlflow.log_dict(self._manifest, ARTIFACT_NAME)
+            mlflow.set_tag(MANIFEST_RUN_TAG, f"s3://{MANIFEST_BUCKET}/{key}")
 
 
 # --------------------------------------------------------------------------- command line
@@ -254,6 +256,12 @@ def push_checked(repo_root: Path = Path("."), remote: str | None = None) -> int:
         pushed = repo.push(remote=remote)
         left = repo.status(cloud=True, remote=remote)
     not_pushed = {path: state for path, state in left.items() if state in {"new", "missing"}}
+    if not_pushed and set(not_pushed.values()) == {"missing"} and not pushed:
+        raise DataVersionError(
+            "nothing to push: run `make repro` first for DVC to hold a version (the stack flow "
+            "versions its data in s3://data: `python -m quantumfinance.data_versions list`); "
+            f"not in this workspace: {', '.join(sorted(not_pushed))}"
+        )
     if not_pushed:
         raise DataVersionError(
             f"{len(not_pushed)} tracked output(s) are not on the DVC remote after the push "

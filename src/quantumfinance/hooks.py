@@ -6,7 +6,6 @@ See quantumfinance.lineage and docs/decisions/0011-immutable-lineage.md.
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from quantumfinance import lineage, registry
 from quantumfinance.contract import ContractError
+from quantumfinance.data_versions import MANIFEST_RUN_TAG as DATA_MANIFEST_RUN_TAG
 from quantumfinance.pipeline_registry import RUN_ORDER
 from quantumfinance.pipelines.data_science.pipeline import log_model_kwargs_for
 
@@ -152,10 +152,12 @@ class ProvenanceAndPromotionHooks:
         except Exception as exc:  # noqa: BLE001 - a lineage gap is recorded, the run goes on
             self._record_gap(dataset_name, exc)
 
-    @hook_impl(trylast=True)  # after kedro-mlflow logged and registered the model
+    @hook_impl(trylast=True)  # after kedro-mlflow logged the model (unregistered)
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Apply the promotion gate to the version ds registered (after tagging it with its
-        artifacts' digest); after reporting, make its model card the linked version's description."""
+        """Register the model ds logged, all-or-nothing: remove versions a cut-off registration
+        left, compute the artifacts' digest and the gate's decision, then create the version
+        with them as tags in one call. After reporting, make its model card the linked
+        version's description."""
         if self._run_id is None:
             return
         if not isinstance(pipeline, PipelineML):
@@ -163,18 +165,29 @@ class ProvenanceAndPromotionHooks:
                 self._describe_version(catalog.load(MODEL_CARD))
             return
         client = MlflowClient()
-        self._tag_model_digest(client)
+        lineage.set_stage(client, self._run_id, "registration")
+        for line in registry.check(client, registry.MODEL_NAME, remove=True).splitlines():
+            if not line.startswith("every version"):
+                logger.warning("Incomplete registration: %s", line)
+        contract = catalog.load(CONTRACT_DATASET)
+        candidate = registry.logged_candidate(
+            client,
+            self._run_id,
+            pipeline.log_model_kwargs["name"],
+            contract.digest,
+            client.get_run(self._run_id).data.tags.get(DATA_MANIFEST_RUN_TAG, ""),
+        )
         promotion = catalog.load("params:promotion")
-        decision = registry.gate(
+        decision = registry.register(
             client,
             registry.MODEL_NAME,
-            self._run_id,
+            candidate,
             min_auc=promotion["min_auc"],
             tolerance=promotion["tolerance"],
             evidence=self._gate_evidence(client, catalog),
             rules=promotion,
         )
-        logger.debug("Promotion gate: %s", decision)  # registry.gate logs the outcome itself
+        logger.debug("Promotion gate: %s", decision)  # registry.register logs the outcome itself
         if GATE_DECISION in catalog:  # the model card reports it
             catalog.save(GATE_DECISION, decision.as_record())
 
@@ -192,17 +205,6 @@ class ProvenanceAndPromotionHooks:
             contract.digest,
         )
 
-    def _tag_model_digest(self, client: MlflowClient) -> None:
-        """Tag the version this run registered with the sha256 of its artifacts (what the API
-        records in every audit line), computed from the files the registry serves."""
-        version = registry.version_of_run(client, registry.MODEL_NAME, self._run_id)
-        with tempfile.TemporaryDirectory(prefix="qf-model-") as tmp:
-            local = registry.download_version(client, registry.MODEL_NAME, version.version, tmp)
-            digest = lineage.directory_sha256(local)
-        client.set_model_version_tag(
-            registry.MODEL_NAME, version.version, lineage.MODEL_DIGEST_TAG, digest
-        )
-
     def _describe_version(self, card: str) -> None:
         """The model card as the description of the version the linked training run registered."""
         client = MlflowClient()
@@ -212,3 +214,75 @@ class ProvenanceAndPromotionHooks:
             logger.info("model card not set as a version description: %s", exc)
             return
         logger.info("Model card set as the description of %s v%s", registry.MODEL_NAME, version)
+
+
+class TruthfulRunHooks:
+    """Any failure after the MLflow run started ends it FAILED, naming the failing node or
+    stage (``quantumfinance.failed_step``): a node, the run's start, the model logging after
+    the nodes (kedro-mlflow's hook, whose errors Kedro does not pass to ``on_pipeline_error``)
+    or the registration. ``quantumfinance.stage`` says what the run is doing meanwhile, so the
+    next run's sweep (lineage.fail_orphaned_runs) can name the stage a killed process died in."""
+
+    def __init__(self) -> None:
+        self._run_id: str | None = None
+        self._failed_node: str | None = None
+
+    def _fail(self, step: str, error: BaseException) -> None:
+        """End this process's run FAILED with the step; MLflow's exit hook must not then end
+        it FINISHED, so the active run is closed too. A dead backend: the sweep does it later."""
+        reason = f"{type(error).__name__}: {error}"
+        try:
+            if self._run_id:
+                lineage.mark_failed(MlflowClient(), self._run_id, step, reason)
+            while mlflow.active_run():
+                mlflow.end_run("FAILED")
+        except Exception as exc:  # noqa: BLE001 - the original error is the one to raise
+            logger.warning("could not mark run %s FAILED at %s: %s", self._run_id, step, exc)
+
+    @hook_impl(wrapper=True)
+    def before_pipeline_run(self, pipeline: Any) -> Any:
+        """Stage ``nodes`` once every start hook ran; a start hook that fails fails the run."""
+        self._run_id, self._failed_node = None, None
+        try:
+            result = yield
+            run = mlflow.active_run()
+            self._run_id = run.info.run_id if run else None
+            if self._run_id:
+                lineage.set_stage(MlflowClient(), self._run_id, "nodes")
+        except Exception as error:
+            run = mlflow.active_run()
+            self._run_id = run.info.run_id if run else None
+            self._fail("run_start", error)
+            raise
+        return result
+
+    @hook_impl
+    def on_node_error(self, node: Any) -> None:
+        """Remember the failing node (kedro-mlflow ends the run in ``on_pipeline_error``)."""
+        self._failed_node = node.name
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        """Name the failing node on the run that kedro-mlflow ends FAILED."""
+        self._fail(self._failed_node or "nodes", error)
+
+    @hook_impl(wrapper=True)
+    def after_pipeline_run(self, pipeline: Any) -> Any:
+        """Around every end hook: data manifest + model logging (kedro-mlflow), registration
+        (ProvenanceAndPromotionHooks); ``complete`` only when all of them succeeded."""
+        if self._run_id is None:
+            return (yield)
+        step = "model_logging" if isinstance(pipeline, PipelineML) else "finishing"
+        client = MlflowClient()
+        try:
+            lineage.set_stage(client, self._run_id, step)
+            result = yield
+            lineage.set_stage(client, self._run_id, lineage.COMPLETE)
+        except Exception as error:
+            try:  # the stage a later end hook reached (e.g. registration)
+                step = client.get_run(self._run_id).data.tags.get(lineage.STAGE_TAG, step)
+            except Exception:  # noqa: BLE001, S110 - backend down: the step this hook set
+                pass
+            self._fail(step, error)
+            raise
+        return result

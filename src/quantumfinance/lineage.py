@@ -29,6 +29,11 @@ GIT_DIRTY_TAG = "quantumfinance.git_dirty"
 ENV_TAG = "kedro_env"
 HOST_TAG, PID_TAG = "quantumfinance.host", "quantumfinance.pid"  # who runs it: stale-run sweep
 MODEL_DIGEST_TAG = "quantumfinance.model_sha256"  # model version tag: digest of its artifacts
+# What a run is doing now (nodes, model_logging, registration, ...; "complete" once all is done):
+# a run whose process died keeps the stage it died in, which the sweep names as its failed step.
+STAGE_TAG, COMPLETE = "quantumfinance.stage", "complete"
+FAILED_STEP_TAG = "quantumfinance.failed_step"  # the node or stage a FAILED run failed in
+FAILED_REASON_TAG = "quantumfinance.failed_reason"
 CHUNK = 1 << 20
 
 
@@ -151,23 +156,47 @@ def process_alive(pid: int) -> bool:
 
 
 def fail_orphaned_runs(client: Any, experiment_id: str, current_run_id: str | None) -> list[str]:
-    """Mark FAILED the RUNNING runs of this host whose process is gone (a run cut off by a
-    backend outage or a kill); return their ids. Runs of other hosts are left alone."""
+    """Mark FAILED the runs of this host whose process is gone before they were complete: still
+    RUNNING (cut off by a backend outage or a kill), or FINISHED by the run's owner but cut off
+    in a later stage (e.g. during the model's registration); return their ids. The stage they
+    were in becomes their failed step. Runs of other hosts are left alone."""
     host = socket.gethostname()
+    mine = f"tags.`{HOST_TAG}` = '{host}'"
+    candidates = [
+        *client.search_runs(
+            [experiment_id], filter_string=f"attributes.status = 'RUNNING' and {mine}"
+        ),
+        *client.search_runs(
+            [experiment_id],
+            filter_string=f"attributes.status = 'FINISHED' and tags.`{STAGE_TAG}` != '{COMPLETE}' "
+            f"and {mine}",
+        ),
+    ]
     orphaned = []
-    for run in client.search_runs(
-        [experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
-    ):
+    for run in candidates:
         pid = run.data.tags.get(PID_TAG, "")
         if run.info.run_id == current_run_id or not pid.isdigit() or process_alive(int(pid)):
             continue
-        client.set_terminated(run.info.run_id, status="FAILED")
-        client.set_tag(run.info.run_id, "quantumfinance.failed_reason", "process ended mid-run")
+        stage = run.data.tags.get(STAGE_TAG, "unknown")
+        mark_failed(client, run.info.run_id, stage, "process ended mid-run")
         orphaned.append(run.info.run_id)
     if orphaned:
         logger.warning("marked FAILED runs whose process died mid-run: %s", ", ".join(orphaned))
     return orphaned
+
+
+def set_stage(client: Any, run_id: str, stage: str) -> None:
+    """Record what the run is doing now (the sweep's failed step if its process dies in it)."""
+    client.set_tag(run_id, STAGE_TAG, stage)
+
+
+def mark_failed(client: Any, run_id: str, step: str, reason: str) -> None:
+    """End a run FAILED, naming the node or stage it failed in and why."""
+    from mlflow.entities import RunTag  # noqa: PLC0415
+
+    tags = [RunTag(FAILED_STEP_TAG, step[:5000]), RunTag(FAILED_REASON_TAG, reason[:5000])]
+    client.log_batch(run_id, tags=tags)
+    client.set_terminated(run_id, status="FAILED")
 
 
 def model_run_env_set() -> bool:

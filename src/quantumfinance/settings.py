@@ -16,7 +16,7 @@ for _name, _value in QUIET_ENVIRONMENT.items():
 # ruff: noqa: E402 - the imports below come after the environment above
 from quantumfinance.config_loader import LOADER_ARGS, ProjectConfigLoader
 from quantumfinance.data_versions import DataVersionHooks
-from quantumfinance.hooks import ProvenanceAndPromotionHooks
+from quantumfinance.hooks import ProvenanceAndPromotionHooks, TruthfulRunHooks
 from quantumfinance.run_log import ModelLoggedHooks, RunLogHooks
 
 # Relative SQLite tracking URIs resolve to the project root, wherever a session starts
@@ -27,5 +27,12 @@ CONFIG_LOADER_ARGS = LOADER_ARGS  # base/local envs, ${oc.env:} in conf/stack, s
 _RUN_LOG = RunLogHooks()
 # Provenance tags on every run; promotion gate after kedro-mlflow registers the ds model;
 # one timed line per node and the model logging's time (conf/logging.yml keeps the rest quiet);
-# the exact data versions each run read and wrote (decision 0012).
-HOOKS = (ProvenanceAndPromotionHooks(), _RUN_LOG, ModelLoggedHooks(_RUN_LOG), DataVersionHooks())
+# the exact data versions each run read and wrote (decision 0012); a run that fails after it
+# started ends FAILED naming the step.
+HOOKS = (
+    ProvenanceAndPromotionHooks(),
+    _RUN_LOG,
+    ModelLoggedHooks(_RUN_LOG),
+    DataVersionHooks(),
+    TruthfulRunHooks(),
+)

@@ -116,6 +116,7 @@ def resolve(uri: str) -> ModelIdentity:
             version = client.get_model_version_by_alias(parsed.name, parsed.alias)
         else:
             version = client.get_model_version(parsed.name, parsed.version)
+        refuse_incomplete(version)
         return ModelIdentity(
             uri=uri,
             load_uri=f"models:/{parsed.name}/{version.version}",
@@ -132,6 +133,19 @@ def resolve(uri: str) -> ModelIdentity:
     if mlmodel.exists():
         run_id = Model.load(str(mlmodel)).run_id
     return ModelIdentity(uri, uri, Path(uri.rstrip("/")).name, None, None, run_id)
+
+
+def refuse_incomplete(version: Any) -> None:
+    """A version whose registration was interrupted (no digest, no gate decision) is never
+    served: ValueError naming it and what it lacks."""
+    from quantumfinance.registry.versions import missing_evidence  # noqa: PLC0415
+
+    missing = missing_evidence(dict(version.tags or {}))
+    if missing:
+        raise ValueError(
+            f"{version.name} version {version.version} is an incomplete registration "
+            f"(lacks {', '.join(missing)}); run `python -m quantumfinance.registry check`"
+        )
 
 
 def registry_identity() -> str:

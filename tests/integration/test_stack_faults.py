@@ -125,3 +125,91 @@ def test_postgres_killed_mid_run_leaves_the_run_failed_and_nothing_registered(
     )
     if status_now == "RUNNING":  # the sweep, not the run itself, ended it: it says why
         assert reason == [("process ended mid-run",)], reason
+
+
+STAGE_OF_RUN = (
+    "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+    "AND t.key = 'quantumfinance.stage' WHERE t.value = %s"
+)
+INCOMPLETE_VERSIONS = (
+    "SELECT v.version FROM model_versions v WHERE v.name = 'credit-score' "
+    "AND v.current_stage <> 'Deleted_Internal' AND NOT EXISTS ("
+    "SELECT 1 FROM model_version_tags t WHERE t.name = v.name AND t.version = v.version "
+    "AND t.key = 'quantumfinance.model_sha256')"
+)
+
+
+def _ds_reaching(stack: Stack, env: dict[str, str], project, stage: str):  # noqa: ANN001, ANN202
+    """Start `kedro run --pipelines data_science`; return (process, run id) once its run
+    reaches ``stage`` (quantumfinance.stage), polled straight in PostgreSQL."""
+    seen = {row[0] for row in query(stack, STAGE_OF_RUN, (stage,))}
+    training = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", "--env", "stack", "--pipelines", "data_science"],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline, run_id = time.monotonic() + 400, None
+    while run_id is None and time.monotonic() < deadline and training.poll() is None:
+        run_id = next(iter({r[0] for r in query(stack, STAGE_OF_RUN, (stage,))} - seen), None)
+        time.sleep(0.2)
+    if run_id is None:
+        training.kill()
+        output = training.communicate()[0]
+        pytest.fail(f"the ds run never reached stage {stage}:\n{output[-3000:]}")
+    return training, run_id
+
+
+def _tag(stack: Stack, run_id: str, key: str) -> str | None:
+    rows = query(stack, "SELECT value FROM tags WHERE run_uuid = %s AND key = %s", (run_id, key))
+    return rows[0][0] if rows else None
+
+
+def _status(stack: Stack, run_id: str) -> str:
+    return query(stack, "SELECT status FROM runs WHERE run_uuid = %s", (run_id,))[0][0]
+
+
+FAST_FAILING = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
+
+def _crash_ds(stack: Stack, env: dict[str, str], project, stage: str, server) -> tuple:  # noqa: ANN001
+    """SIGKILL ``server`` (stack.s3 or stack.mlflow) once a ds run reaches ``stage``; start it
+    again when the run has ended. Returns (run id, exit code, output)."""
+    training, run_id = _ds_reaching(stack, {**env, **FAST_FAILING}, project, stage)
+    try:
+        server.service.kill()
+        output, _ = training.communicate(timeout=600)
+    finally:
+        if training.poll() is None:
+            training.kill()
+        server.start()
+    return run_id, training.returncode, output
+
+
+def test_s3_killed_during_model_logging_fails_the_run_naming_the_step(
+    stack: Stack, stack_env: dict[str, str], stack_project
+) -> None:
+    versions_before = query(stack, VERSION_COUNT)[0][0]
+    run_id, code, output = _crash_ds(stack, stack_env, stack_project, "model_logging", stack.s3)
+    assert code != 0, f"the run reported success:\n{output[-3000:]}"
+    assert _status(stack, run_id) == "FAILED", output[-3000:]
+    assert _tag(stack, run_id, "quantumfinance.failed_step") == "model_logging"
+    assert _tag(stack, run_id, "quantumfinance.failed_reason")
+    assert query(stack, VERSION_COUNT)[0][0] == versions_before
+
+
+def test_mlflow_server_killed_during_registration_leaves_only_complete_versions(
+    stack: Stack, stack_env: dict[str, str], stack_project
+) -> None:
+    """Killed while the run computes its evidence and registers: no version, or a complete
+    one; the run, which the server could not be told about, is failed by the next run's sweep
+    naming the stage it died in."""
+    run_id, code, output = _crash_ds(stack, stack_env, stack_project, "registration", stack.mlflow)
+    assert code != 0, f"the run reported success:\n{output[-3000:]}"
+    assert query(stack, INCOMPLETE_VERSIONS) == []
+    sweep = kedro_run(stack_project, stack_env, "--pipelines", "ingest")
+    assert sweep.returncode == 0, sweep.output[-3000:]
+    assert _status(stack, run_id) == "FAILED"
+    assert _tag(stack, run_id, "quantumfinance.failed_step") == "registration"
+    # and the next training run succeeds
+    again = kedro_run(stack_project, stack_env, "--pipelines", "data_science")
+    assert again.returncode == 0, again.output[-3000:]
+    assert query(stack, INCOMPLETE_VERSIONS) == []

@@ -90,9 +90,10 @@ def test_alias_move_under_load_then_registry_outage(
                 thread.start()
             try:
                 time.sleep(0.5)
-                new = client_mlflow.create_model_version(
-                    "credit-score", source=champion.source, run_id=champion.run_id
-                )
+                new = client_mlflow.create_model_version(  # a complete registration's tags
+                    "credit-score", source=champion.source, run_id=champion.run_id,
+                    tags=dict(champion.tags),
+                )  # fmt: skip
                 wait_until(
                     lambda: client_mlflow.get_model_version("credit-score", new.version).status
                     == "READY",

@@ -81,9 +81,7 @@ def start_mlflow_server(
     state_dir: Path, pg: Postgres, s3: S3Endpoint, port: int | None = None
 ) -> MlflowServer:
     """The tracking server on `pg`'s MLflow database, artifacts proxied to s3://mlflow."""
-    return _start_mlflow_server(
-        state_dir, port or free_port(), pg.dsn(MLFLOW_DATABASE, "psycopg"), s3
-    )
+    return _start_mlflow_server(state_dir, port or free_port(), pg, s3)
 
 
 @contextmanager

@@ -7,7 +7,14 @@ import os
 import sys
 from pathlib import Path
 
-from quantumfinance.stack.core import DEFAULT_PORTS, StackConfig, down, status, up
+from quantumfinance.stack.core import (
+    DEFAULT_PORTS,
+    SECRET_EXPORTS,
+    StackConfig,
+    down,
+    status,
+    up,
+)
 from quantumfinance.stack.process import StackError
 
 
@@ -37,13 +44,24 @@ def _say(text: str, stream=sys.stdout) -> None:  # noqa: ANN001
     stream.write(text + "\n")
 
 
+def where_secrets_are(env: dict[str, str], config: StackConfig) -> str:
+    """The exports, with each secret replaced by where it is kept (a terminal is scrolled back,
+    logged and shared: it shows no key or password)."""
+    lines = [f"exports (all in {config.env_file}, mode 600; `source` it):"]
+    for key, value in env.items():
+        shown = f"<secret, in {config.env_file.name}>" if key in SECRET_EXPORTS else value
+        lines.append(f"  {key}={shown}")
+    lines.append(f"keys and passwords of the services: {config.state_file} (mode 600)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     command, config = _parse_args(argv)
     try:
         if command == "up":
-            up(config)
-            _say(f"stack up (S3 endpoint: SeaweedFS, data in {config.state_dir}); exports:")
-            _say(config.env_file.read_text())
+            stack = up(config)
+            _say(f"stack up (S3 endpoint: SeaweedFS, data in {config.state_dir})")
+            _say(where_secrets_are(stack.env(), config))
             _say(f"source {config.env_file} && kedro run --env stack --pipelines=ingest,de")
         elif command == "down":
             down(config)

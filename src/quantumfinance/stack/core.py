@@ -14,16 +14,17 @@ from quantumfinance.stack.dask_cluster import DaskCluster
 from quantumfinance.stack.mlflow_server import MlflowServer
 from quantumfinance.stack.postgres import (
     DEBIAN_PG_BIN,
-    MLFLOW_DATABASE,
     Postgres,
     postgres_bin_dir,
     service_user,
     start_postgres,
 )
-from quantumfinance.stack.process import HOST, Service
+from quantumfinance.stack.process import HOST, Service, write_secret
 from quantumfinance.stack.s3 import INTERNAL_PORTS, REGION, S3Endpoint, s3_service
 
 DEFAULT_PORTS = {"postgres": 5432, "s3": 9000, "mlflow": 5000, "dask": 8786}
+# Exports that hold a secret: written to the 0600 exports file, never printed.
+SECRET_EXPORTS = frozenset({"AWS_SECRET_ACCESS_KEY", "QF_POSTGRES_DSN", "QF_AUDIT_DSN"})
 
 
 def free_port() -> int:
@@ -66,9 +67,7 @@ class StackConfig:
         return state
 
     def save_state(self, state: dict) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps(state, indent=2))
-        self.state_file.chmod(0o600)
+        write_secret(self.state_file, json.dumps(state, indent=2))
 
 
 @dataclass
@@ -142,12 +141,7 @@ def stack_from_state(config: StackConfig, state: dict) -> Stack:
         state["s3_secret_key"],
         state["s3_internal_ports"],
     )
-    server = MlflowServer(
-        Service("mlflow", config.state_dir),
-        ports["mlflow"],
-        pg.dsn(MLFLOW_DATABASE, driver="psycopg"),
-        s3,
-    )
+    server = MlflowServer(Service("mlflow", config.state_dir), ports["mlflow"], pg, s3)
     return Stack(pg, s3, server, DaskCluster(config.state_dir, ports["dask"]), config)
 
 
@@ -190,5 +184,4 @@ def status(config: StackConfig) -> dict[str, str]:
 def write_env_file(path: Path, env: dict[str, str]) -> None:
     """`source .stack.env` exports the stack's variables (file is git-ignored, mode 600)."""
     lines = [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
-    path.write_text("# written by `make stack-up`; git-ignored\n" + "\n".join(lines) + "\n")
-    path.chmod(0o600)
+    write_secret(path, "# written by `make stack-up`; git-ignored\n" + "\n".join(lines) + "\n")

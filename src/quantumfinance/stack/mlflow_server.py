@@ -1,4 +1,7 @@
-"""`mlflow server` on PostgreSQL + s3://mlflow; only this process holds the S3 keys."""
+"""`mlflow server` on PostgreSQL + s3://mlflow; only this process holds the S3 keys.
+
+No secret on its command line (any user's `ps` shows it): the backend URI names no password,
+libpq reads it from a 0600 passfile (PGPASSFILE); the S3 keys come in its environment."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from quantumfinance.stack.postgres import MLFLOW_DATABASE, Postgres
 from quantumfinance.stack.process import HOST, Service, wait_for
 from quantumfinance.stack.s3 import REGION, S3Endpoint
 
@@ -17,9 +21,18 @@ class MlflowServer:
 
     service: Service
     port: int
-    backend_uri: str
+    postgres: Postgres
     s3: S3Endpoint
     workers: int = 1
+
+    @property
+    def backend_uri(self) -> str:
+        """MLflow's database, without the password (libpq reads it from ``passfile``)."""
+        return self.postgres.dsn(MLFLOW_DATABASE, driver="psycopg", password=False)
+
+    @property
+    def passfile(self) -> Path:
+        return self.service.state_dir / "mlflow.pgpass"
 
     @property
     def url(self) -> str:
@@ -36,6 +49,7 @@ class MlflowServer:
         args += ["--backend-store-uri", self.backend_uri, "--serve-artifacts"]
         args += ["--artifacts-destination", "s3://mlflow", "--workers", str(self.workers)]
         env = {
+            "PGPASSFILE": str(self.postgres.write_passfile(self.passfile)),
             "MLFLOW_S3_ENDPOINT_URL": self.s3.url,
             "AWS_ACCESS_KEY_ID": self.s3.access_key,
             "AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
@@ -52,9 +66,9 @@ class MlflowServer:
 
 
 def start_mlflow_server(
-    state_dir: Path, port: int, backend_uri: str, s3: S3Endpoint, workers: int = 1
+    state_dir: Path, port: int, postgres: Postgres, s3: S3Endpoint, workers: int = 1
 ) -> MlflowServer:
-    """Start the tracking server (backend `postgresql+psycopg://…`, artifacts proxied to S3)."""
-    server = MlflowServer(Service("mlflow", state_dir), port, backend_uri, s3, workers)
+    """Start the tracking server (backend `postgres`' MLflow database, artifacts proxied to S3)."""
+    server = MlflowServer(Service("mlflow", state_dir), port, postgres, s3, workers)
     server.start()
     return server

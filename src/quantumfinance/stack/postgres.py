@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from quantumfinance.stack.process import HOST, StackError, wait_for
+from quantumfinance.stack.process import HOST, StackError, wait_for, write_secret
 
 MLFLOW_DATABASE = "mlflow"
 DEBIAN_PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -76,9 +76,16 @@ class Postgres:
     def log_file(self) -> Path:
         return self.root / "postgres.log"
 
-    def dsn(self, database: str = MLFLOW_DATABASE, driver: str = "") -> str:
+    def dsn(self, database: str = MLFLOW_DATABASE, driver: str = "", password: bool = True) -> str:
+        """Connection URI; ``password=False`` leaves it out (read from a passfile instead)."""
         scheme = f"postgresql+{driver}" if driver else "postgresql"
-        return f"{scheme}://{self.user}:{self.password}@{HOST}:{self.port}/{database}"
+        secret = f":{self.password}" if password else ""
+        return f"{scheme}://{self.user}{secret}@{HOST}:{self.port}/{database}"
+
+    def write_passfile(self, path: Path) -> Path:
+        """A 0600 libpq passfile (``PGPASSFILE``) for this cluster: how a server gets the
+        password without it on a command line or in its environment."""
+        return write_secret(path, f"{HOST}:{self.port}:*:{self.user}:{self.password}\n")
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
@@ -102,9 +109,7 @@ class Postgres:
         self._chown(self.root)
         if self.os_user:
             self._check_reachable()
-        pwfile = self.root / "pwfile"
-        pwfile.write_text(self.password + "\n")
-        pwfile.chmod(0o600)
+        pwfile = write_secret(self.root / "pwfile", self.password + "\n")
         self._chown(pwfile)
         try:
             self._run(

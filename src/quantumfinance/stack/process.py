@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,3 +103,23 @@ class Service:
                 if not pid_alive(pid):
                     break
         self.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL our process group at once, as a crash would (fault injection); then wait."""
+        pid = self.pid()
+        if pid is not None and pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            wait_for(lambda: not pid_alive(pid), 15, f"{self.name} to die", self.log_file)
+        self.pid_file.unlink(missing_ok=True)
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """Write ``text`` to a file only its owner can read, created so from the start (a secret
+    never sits in a world-readable file, not even between writing and chmod)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # an existing file keeps its mode on O_CREAT
+        handle.write(text)
+    return path

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from quantumfinance.stack.process import HOST, Service, StackError, wait_for
+from quantumfinance.stack.process import HOST, Service, StackError, wait_for, write_secret
 
 BUCKETS = ("data", "mlflow", "dvc")
 REGION = "us-east-1"
@@ -89,9 +89,7 @@ class S3Endpoint:
             "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
-        config.write_text(json.dumps({"identities": [identity]}, indent=2))
-        config.chmod(0o600)
-        return config
+        return write_secret(config, json.dumps({"identities": [identity]}, indent=2))
 
     def command(self) -> list[str]:
         """`weed server` with every listener on 127.0.0.1 and the optional extras switched off."""

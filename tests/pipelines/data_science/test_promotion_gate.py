@@ -75,22 +75,23 @@ def _scored(pd_: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"pd": pd_, "score": np.round(600 - 29 * np.log(pd_ / (1 - pd_)))})
 
 
-def _register(client: MlflowClient, name: str, metrics: dict[str, float]) -> str:
+def _trained(client: MlflowClient, metrics: dict[str, float]) -> registry.Candidate:
+    """A finished run with its metrics and what it offers the registry (not yet registered)."""
     run = client.create_run(client.get_experiment_by_name("gate").experiment_id)
     for key, value in metrics.items():
         client.log_metric(run.info.run_id, key, value)
     client.set_terminated(run.info.run_id)
-    client.create_model_version(name, f"{run.info.artifact_uri}/credit_model", run.info.run_id)
-    return run.info.run_id
+    return registry.Candidate(run.info.run_id, f"{run.info.artifact_uri}/credit_model", "a" * 64)
 
 
 def _gate(store, observed, candidate, champion=None, metrics=GOOD_RUN):
     client, name = store
-    run_id = _register(client, name, metrics)
     evidence = registry.GateEvidence(
         observed, _scored(candidate), None if champion is None else _scored(champion)
     )
-    return registry.gate(client, name, run_id, MIN_AUC, RULES["tolerance"], evidence, RULES)
+    return registry.register(
+        client, name, _trained(client, metrics), MIN_AUC, RULES["tolerance"], evidence, RULES
+    )
 
 
 def test_clearly_better_candidate_is_promoted_with_its_evidence(store, planted):
@@ -125,11 +126,13 @@ def test_gain_inside_the_noise_is_refused(store, planted):
 def test_identical_rerun_is_refused_and_leaves_no_new_version(store, planted):
     champion = _gate(store, planted["observed"], planted["strong"])
     decision = _gate(store, planted["observed"], planted["strong"], champion=planted["strong"])
-    assert decision.identical and not decision.promoted
+    assert decision.identical and not decision.promoted and decision.version is None
     assert "identical to champion" in decision.reason
     client, name = store
     versions = {str(v.version) for v in client.search_model_versions(f"name='{name}'")}
     assert versions == {champion.version}
+    # no version number was used up: none was created, then deleted
+    assert str(_gate(store, planted["observed"], planted["weak"]).version) == "2"
 
 
 def test_badly_calibrated_candidate_is_refused_even_if_better(store, planted):

@@ -30,6 +30,7 @@ from quantumfinance import progress
 from quantumfinance.columns import frame_columns
 from quantumfinance.contract import ApplicantContract, contract_of_scoring_model
 from quantumfinance.pipelines.data_engineering.nodes import REASONS_COLUMN
+from quantumfinance.registry.versions import missing_evidence
 from quantumfinance.scoring import Scored, ScoringModel, inspect, score
 from quantumfinance.scoring.output import output_arrays
 from quantumfinance.scoring.profile import merge_profiles, population_profile
@@ -64,6 +65,12 @@ def resolve_scoring_model(model_uri: str) -> dict[str, str]:
     else:
         name, number = reference.rsplit("/", 1)
         version = client.get_model_version(name, number)
+    missing = missing_evidence(dict(version.tags or {}))
+    if missing:
+        raise ValueError(
+            f"{model_uri}: version {version.version} is an incomplete registration (lacks "
+            f"{', '.join(missing)}); run `python -m quantumfinance.registry check`"
+        )
     return {
         "requested": model_uri,
         "uri": f"models:/{name}/{version.version}",

@@ -351,7 +351,7 @@ def _gate_lines(decision: dict[str, Any]) -> list[str]:
     if decision.get("promoted") is None:
         return [f"- {decision.get('reason', 'no decision recorded')}"]
     outcome = (
-        "removed (identical to the champion)"
+        "not registered (identical to the champion)"
         if decision.get("identical")
         else "promoted to champion"
         if decision["promoted"]
@@ -365,7 +365,7 @@ def _gate_lines(decision: dict[str, Any]) -> list[str]:
     }
     figures = ", ".join(f"{k} {plain_text(v)}" for k, v in shown.items())
     return [
-        f"- Version {decision['version']}: **{outcome}**. {decision['reason']}.",
+        f"- Version {decision['version'] or '(none)'}: **{outcome}**. {decision['reason']}.",
         f"- Evidence: {figures}." if figures else "- Evidence: none.",
         f"- Model digest: `{str(evidence.get('model_digest', '-'))[:16]}`.",
     ]

@@ -40,6 +40,21 @@ def _as_returned(result: dict) -> dict:
     }
 
 
+def _rows(frame: pd.DataFrame) -> list[dict]:
+    """A scored frame's rows as the API's JSON gives them back."""
+    return [
+        {
+            "pd": float(row["pd"]),
+            "score": int(row["score"]),
+            "band": str(row["band"]),
+            "decision": str(row["decision"]),
+            "reason_codes": _reasons(row["reason_codes"]),
+            "positive_factors": _reasons(row["positive_factors"]),
+        }
+        for row in frame[FIELDS].to_dict("records")
+    ]
+
+
 @dataclass
 class Served:
     """One portfolio: the app serving its model, 1,000 applicants and what predict says."""
@@ -80,17 +95,7 @@ def served(request, tracking) -> Served:
     assert len(frame) == len(applicants)
     if "positive_factors" not in frame:  # a model from before positive factors: none served
         frame["positive_factors"] = [[] for _ in range(len(frame))]
-    expected = [
-        {
-            "pd": float(row["pd"]),
-            "score": int(row["score"]),
-            "band": str(row["band"]),
-            "decision": str(row["decision"]),
-            "reason_codes": _reasons(row["reason_codes"]),
-            "positive_factors": _reasons(row["positive_factors"]),
-        }
-        for row in frame[FIELDS].to_dict("records")
-    ]
+    expected = _rows(frame)
     return Served(client, contract, applicants, expected, project)
 
 
@@ -165,16 +170,6 @@ def test_api_batch_scoring_and_predict_return_identical_outputs(served, keys, tm
     result = score_partition(book, 0, pinned, str(tmp_path / "staging"), {})
     assert result["rows_scored"] == len(book) and result["rows_quarantined"] == 0
     scored = pd.read_parquet(tmp_path / "staging" / "scored").sort_values(id_name)
-    batch = [
-        {
-            "pd": float(row["pd"]),
-            "score": int(row["score"]),
-            "band": str(row["band"]),
-            "decision": str(row["decision"]),
-            "reason_codes": _reasons(row["reason_codes"]),
-            "positive_factors": _reasons(row["positive_factors"]),
-        }
-        for row in scored[FIELDS].to_dict("records")
-    ]
+    batch = _rows(scored)
     assert api == served.expected == batch
     assert {r["decision"] for r in batch} >= {"approve"} and any(r["reason_codes"] for r in batch)

@@ -1,8 +1,8 @@
 """Applicants at the boundary of the scoring runtime: a table's columns as arrays, converted once.
 
 The runtime takes one array per characteristic (numpy, or Arrow for text). A pandas frame (the
-logged model's ``predict``, reports) is converted here, column by column, with missing values as
-NaN or None; an Arrow table or record batch (a parquet book) hands over its columns as they are.
+logged model's ``predict``, reports, a Dask partition) is converted here, column by column, with
+missing values as NaN or None; text stays Arrow where pandas holds it as Arrow.
 """
 
 from __future__ import annotations
@@ -32,18 +32,4 @@ def frame_columns(frame: pd.DataFrame, names: Iterable[str]) -> dict[str, Any]:
             columns[name] = array if array is not None else values.to_numpy(dtype=object)
         else:
             columns[name] = values.to_numpy(dtype=object)
-    return columns
-
-
-def table_columns(table: pa.Table | pa.RecordBatch, names: Iterable[str]) -> dict[str, Any]:
-    """The named columns of an Arrow table: text stays Arrow, numbers become float64 numpy."""
-    columns: dict[str, Any] = {}
-    for name in names:
-        if name not in table.column_names:
-            continue
-        column = table.column(name)
-        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-            columns[name] = column.to_numpy().astype("float64", copy=False)
-        else:
-            columns[name] = column
     return columns

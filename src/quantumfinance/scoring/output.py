@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -96,8 +95,3 @@ def output_json(model: ScoringModel, scored: Scored) -> pa.Array:
         "}",
         "",
     )
-
-
-def decisions(model: ScoringModel, scored: Scored) -> np.ndarray:
-    """The decision name of each applicant."""
-    return np.array(model.policy.decisions, dtype=object)[scored.band]

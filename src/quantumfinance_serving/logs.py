@@ -35,9 +35,6 @@ def log_config(level: str, fmt: str) -> dict[str, Any]:
                 name: {"handlers": [], "level": level.upper(), "propagate": True}
                 for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
             },
-            # Kedro's Node.run logs one INFO line per call of the fast path: at hundreds of
-            # requests a second that is noise and a measurable share of the latency.
-            "kedro.pipeline.node": {"handlers": [], "level": "WARNING", "propagate": True},
         },
     }
 

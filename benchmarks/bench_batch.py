@@ -174,9 +174,9 @@ def _goals(seconds_of: dict, monitor_seconds: float, peak_mb: float) -> str:
             "|---|---:|---|",
             f"| {rows:,} rows checked, scored (reasons included), written and profiled on 2 "
             f"workers ≤ 30 s | {two:.1f} s | {verdict(two <= 30)} |",
-            f"| 2 workers ≥ 1.8× one worker | {one / two:.2f}× | {verdict(one / two >= 1.8)} |",
+            f"| 2 workers ≥ 1.8× one worker | {one / two:.3f}× | {verdict(one / two >= 1.8)} |",
             f"| one worker within 10 % of one plain process (both one Arrow thread) | "
-            f"{one / single:.2f}× | "
+            f"{one / single:.3f}× | "
             f"{verdict(one <= 1.1 * single)} |",
             f"| monitoring of that book ≤ 10 s | {monitor_seconds:.1f} s | "
             f"{verdict(monitor_seconds <= 10)} |",

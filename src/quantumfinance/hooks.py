@@ -226,6 +226,9 @@ class TruthfulRunHooks:
     def __init__(self) -> None:
         self._run_id: str | None = None
         self._failed_node: str | None = None
+        # Dataset loads and saves under way: Kedro loads a node's inputs and saves its outputs
+        # outside the node's own call, so their failures reach no ``on_node_error``.
+        self._io: dict[tuple[str, str, str], None] = {}
 
     def _fail(self, step: str, error: BaseException) -> None:
         """End this process's run FAILED with the step; MLflow's exit hook must not then end
@@ -243,6 +246,7 @@ class TruthfulRunHooks:
     def before_pipeline_run(self, pipeline: Any) -> Any:
         """Stage ``nodes`` once every start hook ran; a start hook that fails fails the run."""
         self._run_id, self._failed_node = None, None
+        self._io.clear()
         try:
             result = yield
             run = mlflow.active_run()
@@ -262,9 +266,30 @@ class TruthfulRunHooks:
         self._failed_node = node.name
 
     @hook_impl
+    def before_dataset_loaded(self, dataset_name: str, node: Any) -> None:
+        self._io[(node.name, "load", dataset_name)] = None
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, node: Any) -> None:
+        self._io.pop((node.name, "load", dataset_name), None)
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str, node: Any) -> None:
+        self._io[(node.name, "save", dataset_name)] = None
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node: Any) -> None:
+        self._io.pop((node.name, "save", dataset_name), None)
+
+    @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
-        """Name the failing node on the run that kedro-mlflow ends FAILED."""
-        self._fail(self._failed_node or "nodes", error)
+        """Name the failing node on the run that kedro-mlflow ends FAILED: the node whose code
+        raised, else the node whose input load or output save did not finish."""
+        step = self._failed_node
+        if step is None and self._io:
+            node, action, dataset = next(iter(self._io))
+            step = f"{node} ({action} {dataset})"
+        self._fail(step or "nodes", error)
 
     @hook_impl(wrapper=True)
     def after_pipeline_run(self, pipeline: Any) -> Any:

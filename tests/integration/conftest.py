@@ -26,6 +26,8 @@ from tests.support.services import REPO_ROOT
 from tests.support.stack import running_stack
 
 KEDRO_TIMEOUT = 600
+# An MLflow client that gives up on a dead server at once (its default retries for minutes).
+FAST_FAILING = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -12,7 +12,7 @@ import requests
 from mlflow.exceptions import MlflowException
 
 from quantumfinance.stack import Stack, status
-from tests.integration.conftest import kedro_run, query
+from tests.integration.conftest import FAST_FAILING, kedro_run, query
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -165,9 +165,6 @@ def _tag(stack: Stack, run_id: str, key: str) -> str | None:
 
 def _status(stack: Stack, run_id: str) -> str:
     return query(stack, "SELECT status FROM runs WHERE run_uuid = %s", (run_id,))[0][0]
-
-
-FAST_FAILING = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 def _crash_ds(stack: Stack, env: dict[str, str], project, stage: str, server) -> tuple:  # noqa: ANN001

@@ -27,7 +27,6 @@ from quantumfinance.registry import (
     MODEL_NAME,
     project_data_root,
     project_tracking_uri,
-    version_of_run,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,23 +71,31 @@ def latest_model_run_id(client: MlflowClient) -> str:
 
 
 def summary(project: Path, env: str | None) -> str:
-    """AUC, KS, registered version, promotion outcome and report path of the last ds run."""
-    reports = project_data_root(project, env) / "08_reporting"
+    """Chosen model, AUC, KS, and what the registry did with THIS ds run (its own
+    promotion_decision.json: a new version promoted or kept as challenger, or none because the
+    model is identical to the champion), and the report path."""
+    data = project_data_root(project, env)
+    reports = data / "08_reporting"
     metrics = json.loads((reports / "metrics.json").read_text())
-    client, uri = registry_client(project, env)
-    version = version_of_run(client, MODEL_NAME, latest_model_run_id(client))
-    champion = client.get_model_version_by_alias(MODEL_NAME, "champion").version
-    outcome = "became champion" if str(champion) == str(version.version) else "kept champion"
+    chosen = json.loads((data / "06_models" / "chosen_model.json").read_text())
+    decision = json.loads((reports / "promotion_decision.json").read_text())
+    _, uri = registry_client(project, env)
+    if decision.get("version") is None:
+        registered = f"no new version ({decision.get('reason', '')})"
+        promotion = f"champion stays v{decision.get('champion')}"
+    else:
+        registered = f"{MODEL_NAME} v{decision['version']} ({uri})"
+        outcome = "became champion" if decision.get("promoted") else "not promoted"
+        promotion = f"{outcome} - {decision.get('reason', '')}"
     return "\n".join(
         [
             "",
-            f"Chosen model:     {'challenger' if metrics['chosen_is_challenger'] else 'scorecard'}",
+            f"Chosen model:     {chosen}",
             f"CV AUC:           {metrics['cv_auc']:.4f} (baseline {metrics['cv_auc_baseline']:.4f})",
             f"Test AUC / KS:    {metrics['test_auc']:.4f} / {metrics['test_ks']:.4f}",
-            f"Registered:       {MODEL_NAME} v{version.version} ({uri})",
-            f"Promotion:        {outcome} v{champion} - {version.tags.get('promotion_reason', '')}",
-            f"Report:           {reports / 'model_card.md'} (also in the reporting run linked to "
-            f"{version.run_id})",
+            f"Registered:       {registered}",
+            f"Promotion:        {promotion}",
+            f"Report:           {reports / 'model_card.md'}",
             "",
         ]
     )

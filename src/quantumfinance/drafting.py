@@ -273,8 +273,9 @@ def env_files(draft: Draft, env: str, data_path: str, conf: Path) -> dict[str, s
                 "intended_use": "Describe the decisions this model supports.",
                 "limitations": [
                     "The contract was drafted from the data: its ranges are the observed ones.",
-                    "The score bands and decisions are inherited from conf/base, not this "
-                    "portfolio's credit policy.",
+                    "The score bands come from conf/base's policy: PD cut-offs relative to this "
+                    "portfolio's training default rate, not its credit policy (set "
+                    f"scoring.policy in conf/{env}/parameters_data_science.yml).",
                 ],
             }
         }

@@ -224,10 +224,17 @@ class ModelInfo(BaseModel):
     alias: str | None
     run_id: str | None
     uri: str
+    chosen_model: str = Field(
+        description="Which candidate decides: scorecard, challenger, blend or baseline (the "
+        "selection rule's choice at training)"
+    )
     metrics: dict[str, float] = Field(description="Training-run metrics (test AUC, KS, ...)")
     loaded_at: str
     policy: dict[str, Any] | None = Field(
-        None, description="The model's own decision policy (score bands, decision per band)"
+        None,
+        description="The model's own decision policy, set at training for its portfolio: score "
+        "bands best first (floor `min_score` and the calibrated PD it stands for, `max_pd`), the "
+        "decision per band and how the floors were derived (`derived_from`)",
     )
     last_reload_error: str | None = Field(
         None, description="Why the latest reload failed (the model above keeps serving)"

@@ -98,6 +98,10 @@ class Calibration(_Immutable):
     y: tuple[float, ...] = ()
 
 
+CUT_OFFS = ("min_score", "max_pd", "max_pd_vs_default_rate")  # how a band's floor is set
+MAX_CUT_OFF_PD = 0.99  # a relative cut-off beyond this (a high-default book) is capped here
+
+
 @dataclass(frozen=True, eq=False)
 class Policy(_Immutable):
     """Score scaling, bands (best first) and their decisions, and how many reasons to give."""
@@ -111,41 +115,92 @@ class Policy(_Immutable):
     min_points_lost: float
     max_positive_factors: int
     min_points_gained: float
+    # How the floors were set for this portfolio at training, for the reader (card, /v1/model).
+    derived_from: str = ""
 
     @classmethod
     def of(
-        cls, scaling: dict[str, float], policy: dict[str, Any], reasons: dict[str, Any]
+        cls,
+        scaling: dict[str, float],
+        policy: dict[str, Any],
+        reasons: dict[str, Any],
+        default_rate: float | None = None,
     ) -> Policy:
-        """From the run's ``scoring`` parameters; every band must have a decision."""
+        """From the run's ``scoring`` parameters; every band must have a decision.
+
+        A band's floor is a score (``min_score``), a PD cut-off (``max_pd``: applicants with a
+        calibrated PD up to it reach the band), or a PD cut-off relative to the portfolio's
+        default rate on the training split (``max_pd_vs_default_rate``), turned into a score at
+        training with the scaling; the last band takes every score below the others."""
         factor = scaling["pdo"] / math.log(2)
-        ordered = sorted(policy["bands"], key=lambda b: b["min_score"], reverse=True)
-        unmapped = [b["name"] for b in ordered if b["name"] not in policy["decisions"]]
+        offset = scaling["base_score"] - factor * math.log(scaling["base_odds"])
+        listed = list(policy["bands"])
+        unmapped = [b["name"] for b in listed if b["name"] not in policy["decisions"]]
         if unmapped:
             raise ValueError(f"scoring.policy.decisions: no decision for band(s) {unmapped}")
+        floors, notes = [], []
+        for i, band in enumerate(listed):
+            given = [k for k in CUT_OFFS if band.get(k) is not None]
+            where = f"scoring.policy.bands[{i}] ({band['name']})"
+            if len(given) != 1:
+                raise ValueError(f"{where}: give exactly one of {', '.join(CUT_OFFS)}")
+            if given[0] == "min_score":
+                floors.append(float(band["min_score"]))
+                continue
+            pd_cut = float(band[given[0]])
+            if given[0] == "max_pd_vs_default_rate":
+                if default_rate is None or not 0 < default_rate < 1:
+                    raise ValueError(
+                        f"{where}: needs the training default rate, got {default_rate}"
+                    )
+                notes.append(f"{pd_cut:g}× ({band['name']})")
+                pd_cut = min(pd_cut * default_rate, MAX_CUT_OFF_PD)
+            if not 0 < pd_cut < 1:
+                raise ValueError(
+                    f"{where}: {given[0]} must give a PD between 0 and 1, got {pd_cut}"
+                )
+            floors.append(float(round(offset + factor * math.log((1 - pd_cut) / pd_cut))))
+        if any(a <= b for a, b in zip(floors, floors[1:], strict=False)):
+            raise ValueError(
+                "scoring.policy.bands: floors must fall from the best band to the worst, got "
+                + ", ".join(f"{b['name']} {f:g}" for b, f in zip(listed, floors, strict=True))
+            )
+        derived = (
+            f"Set at training: PD cut-offs of {', '.join(notes)} the training default rate "
+            f"({default_rate:.2%})"
+            if notes
+            else ""
+        )
         return cls(
-            offset=scaling["base_score"] - factor * math.log(scaling["base_odds"]),
+            offset=offset,
             factor=factor,
-            bands=tuple(b["name"] for b in ordered),
-            min_scores=tuple(float(b["min_score"]) for b in ordered),
-            decisions=tuple(policy["decisions"][b["name"]] for b in ordered),
+            bands=tuple(b["name"] for b in listed),
+            min_scores=tuple(floors),
+            decisions=tuple(policy["decisions"][b["name"]] for b in listed),
             max_reasons=int(reasons["max_reasons"]),
             min_points_lost=float(reasons["min_points_lost"]),
             max_positive_factors=int(reasons["max_positive_factors"]),
             min_points_gained=float(reasons["min_points_gained"]),
+            derived_from=derived,
         )
+
+    def max_pd(self, band: int) -> float:
+        """The highest calibrated PD whose (unrounded) score reaches band ``band``'s floor."""
+        return 1.0 / (1.0 + math.exp((self.min_scores[band] - self.offset) / self.factor))
 
     def points(self, log_odds_good: Any, with_offset: bool = True) -> Any:
         """THE mapping from log-odds (good:bad) to score points: offset + factor * ln(odds)."""
         return (self.offset if with_offset else 0.0) + self.factor * log_odds_good
 
     def as_parameters(self) -> dict[str, Any]:
-        """Bands and decisions as the ``scoring.policy`` parameters write them (for display)."""
+        """Bands (with the score floor and the PD it stands for) and decisions, for display."""
         return {
             "bands": [
-                {"name": b, "min_score": s}
-                for b, s in zip(self.bands, self.min_scores, strict=True)
+                {"name": b, "min_score": s, "max_pd": round(self.max_pd(i), 6)}
+                for i, (b, s) in enumerate(zip(self.bands, self.min_scores, strict=True))
             ],
             "decisions": dict(zip(self.bands, self.decisions, strict=True)),
+            "derived_from": self.derived_from,
         }
 
 

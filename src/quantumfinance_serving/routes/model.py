@@ -22,6 +22,7 @@ def model_info(store: ModelStore) -> dict:
         "alias": identity.alias,
         "run_id": identity.run_id,
         "uri": identity.uri,
+        "chosen_model": model.scoring.kind,
         "metrics": model.metrics,
         "loaded_at": model.loaded_at,
         "policy": model.policy,

@@ -270,7 +270,12 @@ def build_scoring_model(
         features=tuple(_features(applicant_contract, parts, baseline)),
         intercept=intercept,
         calibration=_calibration(calibrator),
-        policy=Policy.of(scoring["scaling"], scoring["policy"], scoring["reason_codes"]),
+        policy=Policy.of(
+            scoring["scaling"],
+            scoring["policy"],
+            scoring["reason_codes"],
+            default_rate=float(applicants_train[applicant_contract.target.name].mean()),
+        ),
         contract=applicant_contract.as_dict(),
         trees=trees,
         blend_weight=float(getattr(fitted_candidates["blend"], "weight", 1.0)),

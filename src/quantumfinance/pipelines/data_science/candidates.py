@@ -26,9 +26,6 @@ logger = logging.getLogger(__name__)
 CANDIDATES = ("scorecard", "challenger", "blend", "baseline")
 
 
-REFERENCE = "scorecard"  # the interpretable reference every other candidate must beat
-
-
 METRICS = ("auc", "gini", "ks", "brier")
 
 

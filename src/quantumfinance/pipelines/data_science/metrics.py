@@ -8,7 +8,7 @@ import pandas as pd
 
 from quantumfinance.contract import ApplicantContract
 
-from .candidates import METRICS, REFERENCE, evaluate_predictions
+from .candidates import METRICS, evaluate_predictions
 from .evaluation import Calibrator, calibration_figures, corrected_interval, mean_interval
 
 
@@ -83,7 +83,6 @@ def model_metrics(
     metrics["score_psi"] = score_psi(
         scored_train["score"], scored_test["score"], params["psi_buckets"]
     )
-    metrics["chosen_is_challenger"] = float(chosen != REFERENCE)
     metrics.update(verification)  # the runtime's proof of equality with the fitted candidate
     return metrics
 

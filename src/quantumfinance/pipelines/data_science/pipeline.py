@@ -96,12 +96,18 @@ def _training_nodes() -> list:
             name="evaluate_on_test",
         ),
         node(
-            func=selection.select_candidate,
+            func=selection.compare_candidates,
             inputs=dict(
                 cv_results="cv_results",
                 selection="params:model_selection",
                 cv="params:model_training.cv",
             ),
+            outputs="candidate_comparison",
+            name="compare_candidates",
+        ),
+        node(
+            func=selection.select_candidate,
+            inputs="candidate_comparison",
             outputs="chosen_model",
             name="select_candidate",
         ),

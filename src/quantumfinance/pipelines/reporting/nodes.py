@@ -17,6 +17,14 @@ from quantumfinance.scoring import ScoringModel, inspect
 EPSILON = 1e-6  # floor for empty PSI buckets so that ln() stays finite
 TARGET_COLUMN = "observed_default"  # the contract's target, 1 = bad, in every outcome table
 MISSING_GROUP = "(missing)"
+FAIRNESS_HEADINGS = {  # fairness.csv's columns as the card's table heads them
+    "applicants": "n",
+    "mean_score": "mean score",
+    "approval_rate": "approved",
+    "observed_default_rate": "default rate",
+    "mean_pd": "mean PD",
+}
+FAIRNESS_FORMATS = {"mean score": ".1f", "approved": ".2f", "default rate": ".2f", "mean PD": ".2f"}
 
 
 def outcome_scores(
@@ -239,15 +247,17 @@ def fairness_table(
     return pd.concat(tables, ignore_index=True)[columns]
 
 
-def _markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A Markdown table without the optional `tabulate` dependency."""
+def _markdown(table: pd.DataFrame, floatfmt: str = ".3f", formats: dict | None = None) -> str:
+    """A Markdown table without the optional `tabulate` dependency (``formats``: per column)."""
     head = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
+    fmts = [(formats or {}).get(c, floatfmt) for c in table.columns]
 
-    def cell(v: Any) -> str:
-        return format(v, floatfmt) if isinstance(v, float) else str(v)
+    def cell(v: Any, fmt: str) -> str:
+        return format(v, fmt) if isinstance(v, float) else str(v)
 
     return head + "\n".join(
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)
+        "| " + " | ".join(cell(v, f) for v, f in zip(row, fmts, strict=True)) + " |"
+        for row in table.itertuples(index=False)
     )
 
 
@@ -276,18 +286,52 @@ def _candidates(metrics: dict[str, float]) -> list[str]:
     return [k.removeprefix("test_auc_") for k in metrics if k.startswith("test_auc_")]
 
 
-def _performance(metrics: dict[str, float]) -> pd.DataFrame:
-    """CV figures with intervals and test figures of every candidate."""
-    return pd.DataFrame(
-        [
-            {
-                "model": name,
-                **{f"cv {m}": _interval(metrics, f"cv_{m}_{name}") for m in ("auc", "ks", "brier")},
-                **{f"test {m}": metrics[f"test_{m}_{name}"] for m in ("auc", "ks", "brier")},
-            }
-            for name in _candidates(metrics)
-        ]
-    )
+def _selection(row: Any) -> str:
+    """A candidate's outcome under the selection rule, as the card's last column."""
+    if bool(row.chosen):
+        return "**chosen**"
+    beaten = row.beaten_beyond_noise_by
+    return f"beaten by {beaten}" if isinstance(beaten, str) and beaten else "within the noise"
+
+
+def _performance(metrics: dict[str, float], comparison: pd.DataFrame) -> pd.DataFrame:
+    """CV figures with intervals and test figures of every candidate, and what the selection
+    rule made of each (the best candidate's paired CV gain over it, with its interval)."""
+    rule = comparison.set_index("model")
+    listed = _candidates(metrics)
+    rows = []
+    for name in [n for n in rule.index if n in listed] + [n for n in listed if n not in rule.index]:
+        row = {
+            "model": name,
+            **{f"cv {m}": _interval(metrics, f"cv_{m}_{name}") for m in ("auc", "brier")},
+            **{f"test {m}": metrics[f"test_{m}_{name}"] for m in ("auc", "brier")},
+        }
+        if name in rule.index and pd.notna(rule.at[name, "gain_of_best"]):
+            r = rule.loc[name]
+            best = r["gain_of_best"] == r["gain_of_best_lo"] == r["gain_of_best_hi"] == 0
+            row["best's cv gain"] = (
+                "(best)"
+                if best
+                else f"{r['gain_of_best']:+.3f} [{r['gain_of_best_lo']:+.3f}, "
+                f"{r['gain_of_best_hi']:+.3f}]"
+            )
+            row["selection"] = _selection(next(rule.loc[[name]].itertuples()))
+        else:
+            row["best's cv gain"], row["selection"] = "", "not eligible"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _policy_lines(policy: dict[str, Any]) -> list[str]:
+    """The model's bands: score floor, the PD it stands for, decision; how they were set."""
+    bands = [
+        f"{b['name']} ≥ {b['min_score']:g} (PD ≤ {b['max_pd']:.1%}) {policy['decisions'][b['name']]}"
+        for b in policy["bands"][:-1]
+    ]
+    last = policy["bands"][-1]
+    bands.append(f"{last['name']} below: {policy['decisions'][last['name']]}")
+    how = policy.get("derived_from") or "score floors as configured"
+    return [f"- {'; '.join(bands)}. {how}."]
 
 
 def _goals(metrics: dict[str, float], goals: dict[str, Any]) -> list[str]:
@@ -384,6 +428,8 @@ def model_card(
     card: dict[str, Any],
     promotion_decision: dict[str, Any],
     cv: dict[str, Any],
+    candidate_comparison: pd.DataFrame,
+    scoring_model: ScoringModel,
 ) -> str:
     """The model card (Markdown) of this run: data, metrics with intervals next to the baseline,
     calibration, goals, the gate's decision, use, limits."""
@@ -403,18 +449,16 @@ def model_card(
         f"`data_science` run's outputs ({card.get('reports_dir', '08_reporting')}).",
         "",
         "## Model",
-        f"- Chosen: **{chosen_model}**, by the `model_selection` rule on CV only "
-        "(docs/decisions/0010-model-selection-calibration-gate.md).",
-        "- Candidates: WoE scorecard (optbinning + logistic regression, L2 tuned inside each "
-        "fit); challenger: monotone HistGradientBoosting (trees by early stopping); blend of the "
-        "two; baseline: one-hot logistic regression.",
-        f"- PDs calibrated ({method}) on out-of-fold CV PDs; points and bands from them.",
+        f"- Chosen: **{chosen_model}**, the simplest candidate that no other beats beyond the "
+        "noise on the same CV folds (decision record 0010; table below, simplest first).",
+        "- Candidates: scorecard (optbinning WoE + L2 logistic), challenger (monotone gradient "
+        "boosting), blend (of the two), baseline (one-hot logistic).",
         f"- Inputs: the {len(contract.features)} characteristics of the applicant contract "
         f"(contract {contract.digest[:12]}, logged with the model)"
         + (f"; excluded from the model: {', '.join(excluded)}." if excluded else "."),
-        "- Output: PD, score, band, decision, reason codes and positive factors: points each "
-        "characteristic loses or gains against the development sample's reference, from the "
-        "model that decides; a characteristic is never both (decision record 0013).",
+        "",
+        "## Decision policy",
+        *_policy_lines(scoring_model.policy.as_parameters()),
         "",
         "## Data",
         f"- Portfolio: {contract.portfolio.name}. {contract.portfolio.description}".rstrip(),
@@ -429,9 +473,10 @@ def model_card(
         "",
         f"## Performance (CV: {folds} folds of the training split, mean [95 % interval])",
         "",
-        _markdown(_performance(metrics)),
+        _markdown(_performance(metrics, candidate_comparison)),
         "",
-        "## Calibration (chosen model; CV out-of-fold, mean [95 % interval])",
+        f"## Calibration ({method}, fitted on the chosen model's out-of-fold CV PDs; mean [95 % "
+        "interval])",
         f"- CV calibration slope {_interval(metrics, 'cv_calibration_slope')} (raw PDs: "
         f"{metrics['cv_calibration_slope_oof_uncalibrated']:.3f}); calibration-in-the-large "
         f"{_interval(metrics, 'cv_citl_points', 2)} points; Brier "
@@ -457,7 +502,7 @@ def model_card(
             [
                 f"By the contract's protected attributes ({protected}):",
                 "",
-                _markdown(fairness),
+                _markdown(fairness.rename(columns=FAIRNESS_HEADINGS), formats=FAIRNESS_FORMATS),
             ]
             if len(fairness)
             else ["The contract declares no protected attribute: no fairness groups are reported."]

@@ -99,6 +99,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     card="params:reporting.model_card",
                     promotion_decision="promotion_decision",
                     cv="params:model_training.cv",
+                    candidate_comparison="candidate_comparison",
+                    scoring_model="scoring_model",
                 ),
                 outputs="model_card",
                 name="build_model_card",

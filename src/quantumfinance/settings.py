@@ -1,5 +1,6 @@
 """Project settings: Kedro defaults, the config resolvers the `stack` env needs, the run log."""
 
+import logging
 import os
 
 # `kedro run` typed directly is as quiet as `make run`: no telemetry prompt, no MLflow download
@@ -9,11 +10,22 @@ QUIET_ENVIRONMENT = {
     "KEDRO_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # MLflow's records go through the run log (conf/logging.yml), not a handler of its own that
+    # it would install when imported (by the hooks below), after Kedro applied that file.
+    "MLFLOW_CONFIGURE_LOGGING": "false",
 }
 for _name, _value in QUIET_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
 
 # ruff: noqa: E402 - the imports below come after the environment above
+from quantumfinance.log_filters import PlainWarnings
+
+# Library warnings go through the run log: one plain line, no colour codes, not-actionable ones
+# dropped (quantumfinance.log_filters), also those raised while kedro loads its plugins, which
+# it does after reading this file. (Kedro's logging.yml may not name a filter factory.)
+logging.captureWarnings(True)
+logging.getLogger("py.warnings").addFilter(PlainWarnings())
+
 from quantumfinance.config_loader import LOADER_ARGS, ProjectConfigLoader
 from quantumfinance.data_versions import DataVersionHooks
 from quantumfinance.hooks import ProvenanceAndPromotionHooks, TruthfulRunHooks

@@ -13,6 +13,7 @@ from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from slowapi.middleware import SlowAPIASGIMiddleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -49,6 +50,13 @@ def _not_ready(_: Request, exc: ModelNotReady) -> JSONResponse:
         {"detail": "model not ready: none is loaded yet (GET /ready with a key says why)"},
         status_code=503,
     )
+
+
+def _client_gone(_: Request, exc: ClientDisconnect) -> JSONResponse:
+    """The client went (or the server cut a body that came too slowly, server.py) while its
+    body was read: nobody to answer, nothing scored; not an application error."""
+    logger.info("request body not received: the connection closed before it was complete")
+    return JSONResponse({"detail": "request body incomplete"}, status_code=408)
 
 
 def _audit_failed(_: Request, exc: AuditError) -> JSONResponse:
@@ -148,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.audit = audit
     app.add_exception_handler(ModelNotReady, _not_ready)
     app.add_exception_handler(AuditError, _audit_failed)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(ContractError, _refused_by_model)
     app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded)
     # Added innermost first: metrics -> security headers -> header cap -> trusted proxy

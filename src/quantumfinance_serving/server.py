@@ -7,7 +7,8 @@
   closed after QF_KEEP_ALIVE_TIMEOUT_SECONDS, also before its first request (uvicorn arms that
   timer only after a response), and a request head still incomplete QF_HEAD_TIMEOUT_SECONDS
   after its first byte gets 408 and is closed (uvicorn has no such timer: a head sent a byte at
-  a time held its connection for ever). A subclass of uvicorn's own h11 protocol, ~40 lines,
+  a time held its connection for ever); a body still incomplete QF_BODY_TIMEOUT_SECONDS after
+  its head likewise (a complete head followed by a trickled body). A subclass of uvicorn's own h11 protocol, ~40 lines,
   rather than another server (granian has a header-read timeout, but not h11's head-size cap,
   our log set-up or the tests' in-thread server): everything else stays uvicorn's.
 * QF_MAX_CONNECTIONS is uvicorn's `limit_concurrency`: past that many open connections (or
@@ -32,11 +33,18 @@ from quantumfinance_serving.logs import log_config
 from quantumfinance_serving.settings import Settings
 
 APP_FACTORY = "quantumfinance_serving.main:create_app"
-_TIMEOUT_BODY = b'{"detail": "request head incomplete in time (QF_HEAD_TIMEOUT_SECONDS)"}'
-REQUEST_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
-)
+
+
+def _request_timeout(detail: bytes) -> bytes:
+    body = b'{"detail": "%s"}' % detail
+    return (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+    )
+
+
+REQUEST_TIMEOUT = _request_timeout(b"request head incomplete in time (QF_HEAD_TIMEOUT_SECONDS)")
+BODY_TIMEOUT = _request_timeout(b"request body incomplete in time (QF_BODY_TIMEOUT_SECONDS)")
 logger = logging.getLogger("uvicorn.error")
 
 
@@ -44,9 +52,11 @@ class ServingConfig(uvicorn.Config):
     """uvicorn's Config plus the head timeout its protocol has no option for (an attribute
     survives the pickling that hands the config to worker processes)."""
 
-    def __init__(self, app: Any, *, head_timeout: float = 10.0, **options: Any) -> None:
+    def __init__(
+        self, app: Any, *, head_timeout: float = 10.0, body_timeout: float = 30.0, **options: Any
+    ) -> None:
         super().__init__(app, **options)
-        self.head_timeout = head_timeout
+        self.head_timeout, self.body_timeout = head_timeout, body_timeout
 
 
 class TimedH11Protocol(H11Protocol):
@@ -55,7 +65,9 @@ class TimedH11Protocol(H11Protocol):
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self.head_timeout: float = getattr(config, "head_timeout", 10.0)
+        self.body_timeout: float = getattr(config, "body_timeout", 30.0)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -74,20 +86,47 @@ class TimedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_body_timer()
         super().connection_lost(exc)
 
     def _watch_head(self) -> None:
-        """Arm the deadline at a head's first byte (not again for later bytes: a head sent a
-        byte at a time must not extend it); disarm once the head is complete."""
-        if self.conn.their_state is not h11.IDLE:
-            self._cancel_head_timer()
-        elif self._head_timer is None and self.conn.trailing_data[0]:
-            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+        """Arm the head deadline at a head's first byte (not again for later bytes: a head sent
+        a byte at a time must not extend it); once the head is complete, the body deadline in
+        the same way; disarm each when its part is complete."""
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            self._cancel_body_timer()
+            if self._head_timer is None and self.conn.trailing_data[0]:
+                self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+            return
+        self._cancel_head_timer()
+        if state is h11.SEND_BODY:
+            if self._body_timer is None:
+                self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
+        else:
+            self._cancel_body_timer()
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        """A body still incomplete: 408 unless a response has begun, then close either way
+        (the app, waiting for the body, sees the client gone)."""
+        self._body_timer = None
+        if not self.transport.is_closing():
+            logger.debug("closing a connection whose request body was incomplete after %ss",
+                         self.body_timeout)  # fmt: skip
+            cycle = getattr(self, "cycle", None)
+            if cycle is None or not cycle.response_started:
+                self.transport.write(BODY_TIMEOUT)
+            self.transport.close()
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
@@ -106,6 +145,7 @@ def server_config(settings: Settings, app: Any = APP_FACTORY, **overrides: Any) 
         "http": TimedH11Protocol,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "head_timeout": settings.head_timeout_seconds,
+        "body_timeout": settings.body_timeout_seconds,
         "timeout_keep_alive": settings.keep_alive_timeout_seconds,
         "limit_concurrency": settings.max_connections,
         "proxy_headers": False,

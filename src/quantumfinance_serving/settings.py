@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         le=300,
         description="close a connection whose request head is incomplete this long",
     )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="close a connection whose request body is incomplete this long after its "
+        "head (408): a body trickled in holds no connection for ever",
+    )
     max_connections: int = Field(
         1000, ge=8, le=100_000, description="open connections (or requests) beyond which it is 503"
     )

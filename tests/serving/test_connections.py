@@ -1,7 +1,8 @@
 """Connection time and count are bounded (server.py), on a real `python -m quantumfinance_serving`
 process and raw sockets: idle connections close after QF_KEEP_ALIVE_TIMEOUT_SECONDS (also before
 a first request), a head still incomplete QF_HEAD_TIMEOUT_SECONDS after its first byte gets 408
-and is closed however slowly it trickles in, and past QF_MAX_CONNECTIONS a request is 503.
+and is closed however slowly it trickles in, so does a body still incomplete
+QF_BODY_TIMEOUT_SECONDS after its head, and past QF_MAX_CONNECTIONS a request is 503.
 
 No model is needed: the process serves /health while its (missing) model fails to load.
 """
@@ -15,9 +16,9 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from tests.serving.conftest import api_without_model
+from tests.serving.conftest import ApiProcess, api_without_model
 
-KEEP_ALIVE, HEAD, MAX_CONNECTIONS = 1.0, 2.0, 20
+KEEP_ALIVE, HEAD, BODY, MAX_CONNECTIONS = 1.0, 2.0, 3.0, 20
 SLACK = 1.5  # seconds a loaded 2-core machine may add to a timer
 
 
@@ -96,6 +97,62 @@ def test_a_head_trickled_byte_by_byte_is_cut_off_after_the_head_timeout(server):
     assert sent > 20, "the client kept sending while the deadline ran"
 
 
+def test_a_body_trickled_after_a_complete_head_is_cut_off_after_the_body_timeout(
+    local_model_dir, keys, tmp_path
+):
+    # A model is loaded, so the scoring route waits for the body (without one it answers 503
+    # first; the timer then still closes the connection, without a 408).
+    server = ApiProcess(
+        tmp_path,
+        {
+            "QF_MODEL_URI": str(local_model_dir),
+            "QF_API_KEYS": keys.config,
+            "QF_AUDIT_PATH": str(tmp_path / "audit.jsonl"),
+            "QF_RELOAD_INTERVAL_SECONDS": "0",
+            "QF_BODY_TIMEOUT_SECONDS": str(BODY),
+        },
+    )
+    try:
+        server.wait_ready()
+        _trickle_a_body(server, keys)
+    finally:
+        server.stop()
+    log = next(tmp_path.glob("api-*.log")).read_text()
+    assert "request body not received" in log and "Traceback" not in log, log[-3000:]
+
+
+def _trickle_a_body(server, keys) -> None:
+    head = (
+        b"POST /v1/score HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        b"x-api-key: " + keys.valid.encode() + b"\r\ncontent-length: 100000\r\n\r\n"
+    )
+    with _connect(server.port) as sock:
+        sock.sendall(head + b'{"a": "')
+        started = time.monotonic()
+        sock.settimeout(0.25)  # one more body byte every 0.25 s
+        received, sent = b"", 0
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                try:
+                    sock.sendall(b"x")
+                    sent += 1
+                except OSError:
+                    break
+                assert time.monotonic() - started < BODY + SLACK + 5, "never cut off"
+                continue
+            if not chunk:
+                break
+            received += chunk
+        elapsed = time.monotonic() - started
+    assert received.startswith(b"HTTP/1.1 408 Request Timeout"), received
+    assert b"QF_BODY_TIMEOUT_SECONDS" in received
+    assert BODY - 0.2 <= elapsed <= BODY + SLACK, elapsed
+    assert sent > 4, "the client kept sending while the deadline ran"
+    assert httpx.get(f"http://127.0.0.1:{server.port}/health", timeout=5).status_code == 200
+
+
 def test_past_the_connection_cap_a_request_is_503_and_served_again_once_they_close(server):
     url = f"http://127.0.0.1:{server.port}/health"
     with ExitStack() as held:
@@ -116,11 +173,12 @@ def test_timeouts_and_cap_are_settings_with_safe_defaults():
     from quantumfinance_serving.server import server_config  # noqa: PLC0415
 
     config = server_config(Settings(api_keys=""))
-    assert (config.timeout_keep_alive, config.head_timeout, config.limit_concurrency) == (
-        5.0,
-        10.0,
-        1000,
-    )
+    assert (
+        config.timeout_keep_alive,
+        config.head_timeout,
+        config.body_timeout,
+        config.limit_concurrency,
+    ) == (5.0, 10.0, 30.0, 1000)
 
 
 def test_worker_processes_get_the_same_timeouts(keys, tmp_path):

@@ -86,8 +86,7 @@ def compare_candidates(
         )
     for row in table.itertuples():
         logger.info(
-            "CV %s of %s: %.4f; the best (%s) gains %+.4f (95 %% interval %+.4f to %+.4f) over "
-            "it; beaten beyond the noise by: %s",
+            "CV %s %s %.4f; %s gains %+.4f [%+.4f, %+.4f] on it; beaten by: %s",
             metric, row.model, getattr(row, f"cv_{metric}"), best, row.gain_of_best,
             row.gain_of_best_lo, row.gain_of_best_hi, row.beaten_beyond_noise_by or "none",
         )  # fmt: skip

@@ -89,8 +89,8 @@ class ModelCollector(Collector):
 
 
 # Label values come from fixed sets, whatever a caller sends: any other method is "other", any
-# path no route template matches is "unmatched" (a label per made-up method or path grew
-# /metrics by megabytes and slowed every scrape).
+# path no route template matches (or a method its route does not take) is "unmatched" (a label
+# per made-up method or path grew /metrics by megabytes and slowed every scrape).
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
 UNMATCHED_ROUTE = "unmatched"
@@ -102,14 +102,18 @@ def method_label(method: str) -> str:
 
 def route_label(scope: Scope) -> str:
     """The template of the route serving the request (``/v1/model/plots/{name}``), also for a
-    request refused before routing (401, 415, 429 ...); ``unmatched`` for any other path."""
+    request refused before routing (401, 415, 429 ...); ``unmatched`` for any other path and
+    for a method its route does not take (else each method a prober tries on each route would
+    add a histogram of its own)."""
     route = scope.get("route")
     if route is None:
         app = scope.get("app")
         for candidate in getattr(app, "routes", ()):
-            if candidate.matches(scope)[0] is not Match.NONE:
+            if candidate.matches(scope)[0] is Match.FULL:
                 route = candidate
                 break
+    elif scope["method"] not in (getattr(route, "methods", None) or {scope["method"]}):
+        route = None  # routed, but answered 405
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 

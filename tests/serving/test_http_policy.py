@@ -198,12 +198,14 @@ def test_ten_thousand_junk_requests_leave_metrics_the_same_size(keys, tmp_path):
                 return {client.request(method, path).status_code for method, path in requests}
 
         # every label combination junk can reach, once, so that the series exist before
-        warm_up = [(m, p) for m in [*JUNK_METHODS, "ZZZ"] for p in ("/x", "/v1/x")]
+        warm_up = [(m, p) for m in [*JUNK_METHODS, "ZZZ"] for p in ("/x", "/v1/x", "/health")]
         send(warm_up)
         httpx.get(f"{api.url}/metrics", headers=valid, timeout=30)  # the scrape's own series
         before = httpx.get(f"{api.url}/metrics", headers=valid, timeout=30).text
         rng = random.Random(21)
-        junk = [_junk(rng) for _ in range(10_000)]
+        # Made-up methods and paths, and real routes with methods they do not take (405).
+        wrong_methods = [(m, p) for m in ("POST", "PUT", "BREW") for p in ("/v1/model", "/health")]
+        junk = [_junk(rng) for _ in range(10_000 - 6 * 20)] + wrong_methods * 20
         with ThreadPoolExecutor(4) as pool:
             statuses = set().union(*pool.map(send, [junk[i::4] for i in range(4)]))
         after = httpx.get(f"{api.url}/metrics", headers=valid, timeout=30).text
@@ -217,3 +219,4 @@ def test_ten_thousand_junk_requests_leave_metrics_the_same_size(keys, tmp_path):
     assert 0 <= len(after) - len(before) <= 6 * samples, (len(before), len(after), samples)
     assert 'method="other"' in after and 'route="unmatched"' in after
     assert "BREW" not in after and "/v2/" not in after
+    assert 'method="POST",route="/v1/model"' not in after  # a 405 is "unmatched"

@@ -73,6 +73,12 @@ def test_eligible_simplicity_and_force_are_checked_and_named():
     folds = _folds({n: 0.8 for n in RULE["eligible"]}, {n: 0.01 for n in RULE["eligible"]})
     forced = compare_candidates(folds, {**RULE, "force": "blend"}, CV)
     assert select_candidate(forced) == "blend"
+    assert forced.set_index("model")["forced"].to_dict() == {
+        "scorecard": False, "baseline": False, "challenger": False, "blend": True
+    }  # fmt: skip
+    outside = compare_candidates(folds, {**RULE, "eligible": ["scorecard"], "force": "blend"}, CV)
+    assert list(outside["model"]) == ["scorecard", "blend"] and select_candidate(outside) == "blend"
+    assert not compare_candidates(folds, RULE, CV)["forced"].any()
     only_two = compare_candidates(folds, {**RULE, "eligible": ["challenger", "blend"]}, CV)
     assert list(only_two["model"]) == ["challenger", "blend"]
     with pytest.raises(

@@ -84,6 +84,7 @@ def compare_candidates(
         table = pd.concat(
             [table, pd.DataFrame([{"model": forced, "chosen": True}])], ignore_index=True
         )
+    table["forced"] = table["chosen"] & bool(forced)  # chosen by model_selection.force
     for row in table.itertuples():
         logger.info(
             "CV %s %s %.4f; %s gains %+.4f [%+.4f, %+.4f] on it; beaten by: %s",

@@ -289,7 +289,7 @@ def _candidates(metrics: dict[str, float]) -> list[str]:
 def _selection(row: Any) -> str:
     """A candidate's outcome under the selection rule, as the card's last column."""
     if bool(row.chosen):
-        return "**chosen**"
+        return "**chosen** (forced)" if bool(getattr(row, "forced", False)) else "**chosen**"
     beaten = row.beaten_beyond_noise_by
     return f"beaten by {beaten}" if isinstance(beaten, str) and beaten else "within the noise"
 
@@ -316,8 +316,10 @@ def _performance(metrics: dict[str, float], comparison: pd.DataFrame) -> pd.Data
                 f"{r['gain_of_best_hi']:+.3f}]"
             )
             row["selection"] = _selection(next(rule.loc[[name]].itertuples()))
-        else:
-            row["best's cv gain"], row["selection"] = "", "not eligible"
+        else:  # not eligible under the rule (chosen only if forced)
+            forced = name in rule.index and bool(rule.at[name, "chosen"])
+            row["best's cv gain"] = ""
+            row["selection"] = "**chosen** (forced)" if forced else "not eligible"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -449,8 +451,13 @@ def model_card(
         f"`data_science` run's outputs ({card.get('reports_dir', '08_reporting')}).",
         "",
         "## Model",
-        f"- Chosen: **{chosen_model}**, the simplest candidate that no other beats beyond the "
-        "noise on the same CV folds (decision record 0010; table below, simplest first).",
+        f"- Chosen: **{chosen_model}**, "
+        + (
+            "forced by `model_selection.force` (a what-if run: the rule's table below)."
+            if bool(candidate_comparison.get("forced", pd.Series([False])).any())
+            else "the simplest candidate that no other beats beyond the noise on the same CV "
+            "folds (decision record 0010; table below, simplest first)."
+        ),
         "- Candidates: scorecard (optbinning WoE + L2 logistic), challenger (monotone gradient "
         "boosting), blend (of the two), baseline (one-hot logistic).",
         f"- Inputs: the {len(contract.features)} characteristics of the applicant contract "

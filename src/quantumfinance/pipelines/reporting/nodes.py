@@ -286,41 +286,41 @@ def _candidates(metrics: dict[str, float]) -> list[str]:
     return [k.removeprefix("test_auc_") for k in metrics if k.startswith("test_auc_")]
 
 
-def _selection(row: Any) -> str:
+def _selection(r: pd.Series) -> str:
     """A candidate's outcome under the selection rule, as the card's last column."""
-    if bool(row.chosen):
-        return "**chosen** (forced)" if bool(getattr(row, "forced", False)) else "**chosen**"
-    beaten = row.beaten_beyond_noise_by
+    if bool(r["chosen"]):
+        return "**chosen** (forced)" if bool(r.get("forced", False)) else "**chosen**"
+    if pd.isna(r["gain_of_best"]):
+        return "not eligible"
+    beaten = r["beaten_beyond_noise_by"]
     return f"beaten by {beaten}" if isinstance(beaten, str) and beaten else "within the noise"
 
 
+def _gain_of_best(r: pd.Series) -> str:
+    """The best candidate's paired CV gain over this one, with its interval."""
+    gain, lo, hi = r["gain_of_best"], r["gain_of_best_lo"], r["gain_of_best_hi"]
+    if pd.isna(gain):
+        return ""
+    return "(best)" if gain == lo == hi == 0 else f"{gain:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
 def _performance(metrics: dict[str, float], comparison: pd.DataFrame) -> pd.DataFrame:
-    """CV figures with intervals and test figures of every candidate, and what the selection
-    rule made of each (the best candidate's paired CV gain over it, with its interval)."""
+    """CV figures with intervals and test figures of every candidate (simplest first), and what
+    the selection rule made of each (the best candidate's paired CV gain over it)."""
     rule = comparison.set_index("model")
     listed = _candidates(metrics)
     rows = []
     for name in [n for n in rule.index if n in listed] + [n for n in listed if n not in rule.index]:
-        row = {
-            "model": name,
-            **{f"cv {m}": _interval(metrics, f"cv_{m}_{name}") for m in ("auc", "brier")},
-            **{f"test {m}": metrics[f"test_{m}_{name}"] for m in ("auc", "brier")},
-        }
-        if name in rule.index and pd.notna(rule.at[name, "gain_of_best"]):
-            r = rule.loc[name]
-            best = r["gain_of_best"] == r["gain_of_best_lo"] == r["gain_of_best_hi"] == 0
-            row["best's cv gain"] = (
-                "(best)"
-                if best
-                else f"{r['gain_of_best']:+.3f} [{r['gain_of_best_lo']:+.3f}, "
-                f"{r['gain_of_best_hi']:+.3f}]"
-            )
-            row["selection"] = _selection(next(rule.loc[[name]].itertuples()))
-        else:  # not eligible under the rule (chosen only if forced)
-            forced = name in rule.index and bool(rule.at[name, "chosen"])
-            row["best's cv gain"] = ""
-            row["selection"] = "**chosen** (forced)" if forced else "not eligible"
-        rows.append(row)
+        known = name in rule.index
+        rows.append(
+            {
+                "model": name,
+                **{f"cv {m}": _interval(metrics, f"cv_{m}_{name}") for m in ("auc", "brier")},
+                **{f"test {m}": metrics[f"test_{m}_{name}"] for m in ("auc", "brier")},
+                "best's cv gain": _gain_of_best(rule.loc[name]) if known else "",
+                "selection": _selection(rule.loc[name]) if known else "not eligible",
+            }
+        )
     return pd.DataFrame(rows)
 
 

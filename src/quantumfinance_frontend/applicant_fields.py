@@ -158,6 +158,13 @@ def check_columns(frame: pd.DataFrame, contract: ApplicantContract) -> list[str]
     return problems
 
 
+def ignored_columns(frame: pd.DataFrame, contract: ApplicantContract) -> list[str]:
+    """Contract columns in the file that are not model inputs (the target, characteristics the
+    model does not use): accepted, kept in the results, never sent for scoring."""
+    skip = {*contract.feature_names, contract.id.name}
+    return [c for c in frame.columns if c in contract.columns and c not in skip]
+
+
 def parse_value(characteristic: Characteristic, raw: str) -> tuple[Any, str | None]:
     """Convert one CSV cell to the contract's type; returns (value, problem).
 

@@ -225,6 +225,7 @@ def test_batch_reports_the_bad_rows_and_fields_and_scores_the_rest(portfolio):
             payloads[3][spec.name] = None
     upload = pd.DataFrame([{k: as_cell(v) for k, v in p.items()} for p in payloads])
     upload.insert(0, contract.id.name, [f"A-{i:03d}" for i in range(25)])
+    upload[contract.target.name] = "x"  # outcomes a desk may still have in its sheet
     upload.loc[6, numeric.name] = str(too_big)
     upload.loc[9, required.name] = ""
     content = upload.to_csv(index=False).encode()
@@ -240,12 +241,14 @@ def test_batch_reports_the_bad_rows_and_fields_and_scores_the_rest(portfolio):
     assert problems["label"].tolist() == [numeric.title, required.title]
     assert problems["problem"].tolist() == [numeric.problem(too_big), "is empty"]
     assert "above the maximum" in problems.loc[0, "problem"]
+    assert f"Not used for scoring (kept in the results): `{contract.target.name}`" in texts(at)
     assert "2 row(s) were not scored" in texts(at)
     assert "23 applicant(s) scored" in texts(at)
     good = [i for i in range(25) if i not in (6, 9)]
     assert scored.columns[:3].tolist() == [contract.id.name, "decision", "score"]
     assert scored["row"].tolist() == [i + 1 for i in good]
     assert scored[contract.id.name].tolist() == upload.loc[good, contract.id.name].tolist()
+    assert (scored[contract.target.name] == "x").all()
     expected = api.score_batch([payloads[i] for i in good])
     assert scored["decision"].tolist() == [r["decision"] for r in expected]
     assert scored["score"].tolist() == [r["score"] for r in expected]

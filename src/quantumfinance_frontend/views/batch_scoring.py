@@ -8,6 +8,7 @@ import streamlit as st
 
 from quantumfinance_frontend.applicant_fields import (
     check_columns,
+    ignored_columns,
     problems_table,
     read_applicants_csv,
     template_csv,
@@ -97,6 +98,12 @@ with friendly_errors():
                 + "\n- ".join(header_problems)
             )
             st.stop()
+        ignored = ignored_columns(uploaded, contract)
+        if ignored:
+            st.caption(
+                "Not used for scoring (kept in the results): "
+                + ", ".join(f"`{c}`" for c in ignored)
+            )
         positions, payloads, problems = validate_applicants(uploaded, contract)
         st.write(f"{len(uploaded)} rows read, {len(payloads)} valid.")
         outcome = None

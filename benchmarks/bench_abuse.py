@@ -33,12 +33,13 @@ def run() -> str:
         applicant = _applicants(tracking_uri, model_uri, 1)[0]
         valid = [new_key(f"desk-{i}") for i in range(8)]
         bomb_key, bomb_entry = new_key("bomb-maker")
+        warm_key, warm_entry = new_key("warm-up")
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         env = {
             "MLFLOW_TRACKING_URI": tracking_uri,
             "QF_MODEL_URI": model_uri,
-            "QF_API_KEYS": ",".join([entry for _, entry in valid] + [bomb_entry]),
+            "QF_API_KEYS": ",".join([entry for _, entry in valid] + [bomb_entry, warm_entry]),
             "QF_RATE_LIMIT": f"{RATE_LIMIT_PER_MINUTE}/minute",
             "QF_AUDIT_PATH": str(workdir / "audit.jsonl"),
             "QF_RELOAD_INTERVAL_SECONDS": "0",
@@ -51,6 +52,7 @@ def run() -> str:
             url=url,
             valid_keys=[key for key, _ in valid],
             bomb_key=bomb_key,
+            warm_key=warm_key,
             applicant=applicant,
             bombs_per_second=RATE_LIMIT_PER_MINUTE / 60,
             valid_per_second=3.0,

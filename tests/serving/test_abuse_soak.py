@@ -26,11 +26,12 @@ BOMBS = pytest.param(RATE_LIMIT_PER_MINUTE / 60, id="with-validation-bombs")
 def test_abuse_soak_holds_its_goals(bombs_per_second, local_model_dir, contract, tmp_path):
     valid = [new_key(f"desk-{i}") for i in range(8)]
     bomb_key, bomb_entry = new_key("bomb-maker")
+    warm_key, warm_entry = new_key("warm-up")
     api = ApiProcess(
         tmp_path,
         {
             "QF_MODEL_URI": str(local_model_dir),
-            "QF_API_KEYS": ",".join([entry for _, entry in valid] + [bomb_entry]),
+            "QF_API_KEYS": ",".join([entry for _, entry in valid] + [bomb_entry, warm_entry]),
             "QF_RATE_LIMIT": f"{RATE_LIMIT_PER_MINUTE}/minute",
             "QF_AUDIT_PATH": str(tmp_path / "audit.jsonl"),
             "QF_RELOAD_INTERVAL_SECONDS": "0",
@@ -40,6 +41,7 @@ def test_abuse_soak_holds_its_goals(bombs_per_second, local_model_dir, contract,
         url=api.url,
         valid_keys=[key for key, _ in valid],
         bomb_key=bomb_key,
+        warm_key=warm_key,
         applicant=contract.example_applicant(),
         bombs_per_second=bombs_per_second,
         valid_per_second=3.0,

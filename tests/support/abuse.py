@@ -48,6 +48,9 @@ class Plan:
     quiet_seconds: float = 10.0
     junk_per_second: float = 20.0
     big_bodies_per_second: float = 1.0
+    # A key of its own that the warm-up runs past its limit, so that the 429 series of the
+    # scoring routes exist before the measurement (the bombs hit that limit now and then).
+    warm_key: str | None = None
 
 
 @dataclass
@@ -150,10 +153,31 @@ def bombs(url: str, key: str, per_second: float, seconds: float):
     return dict(statuses)
 
 
+JUNK_METHODS = ("GET", "POST", "DELETE", "BREW")  # and a made-up one (label "other", as BREW)
+JUNK_PREFIXES = ("/", "/v1/", "/v1/model/", "/docs/")
+
+
 def _random_request(rng: random.Random) -> tuple[str, str]:
-    method = rng.choice(["GET", "POST", "DELETE", "BREW", "".join(rng.choices("QWERTYUIOP", k=6))])
+    method = rng.choice([*JUNK_METHODS, "".join(rng.choices("QWERTYUIOP", k=6))])
     tail = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789-_.", k=rng.randint(1, 40)))
-    return method, rng.choice(["/", "/v1/", "/v1/model/", "/docs/"]) + tail
+    return method, rng.choice(JUNK_PREFIXES) + tail
+
+
+def label_sweep(url: str, warm_key: str | None) -> None:
+    """Each metrics label combination the clients can reach, once: junk's methods on its path
+    prefixes (tails that stay, and dot segments that climb), and with ``warm_key`` a 429 on
+    both scoring routes. The label set is bounded; this makes all of it exist beforehand."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for method in JUNK_METHODS:
+            for prefix in JUNK_PREFIXES:
+                for tail in ("x", ".", ".."):
+                    client.request(method, prefix + tail)
+        if warm_key:
+            headers = {"x-api-key": warm_key, "content-type": "application/json"}
+            for _ in range(100_000):
+                if client.post("/v1/score", content=b"{}", headers=headers).status_code == 429:
+                    break
+            client.post("/v1/score/batch", content=b"{}", headers=headers)
 
 
 def junk(url: str, per_second: float, big_per_second: float, seconds: float):
@@ -282,8 +306,10 @@ def soak(plan: Plan, server_pid: int) -> Outcome:
         ]
         if plan.bombs_per_second > 0:
             warm.append(pool.submit(bombs, plan.url, plan.bomb_key, len(bomb_bodies()) / 2, 2.5))
+        label_sweep(plan.url, None)  # unauthenticated answers before the auth-failure limit
         for future in warm:
             future.result()
+        label_sweep(plan.url, plan.warm_key)  # ... and past it (junk tripped it): 429s
         metrics_shape(plan.url, plan.valid_keys[0])  # the scrape's own series
         shape_before, size_before = metrics_shape(plan.url, plan.valid_keys[0])
         quiet, _ = pool.submit(

@@ -31,8 +31,6 @@ from quantumfinance.registry import (
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ("ingest", "data_engineering", "data_science", "reporting")
-# The run log is conf/logging.yml's: MLflow's records go through it, not MLflow's own handler.
-QUIET_LIBRARIES = {"MLFLOW_CONFIGURE_LOGGING": "false"}
 
 
 def run_pipeline(
@@ -48,7 +46,7 @@ def run_pipeline(
     # The venv's bin first: MLflow exports the model's requirements with the project's `uv`
     # (uv.lock); without it on PATH it falls back to inferring them, a ~40 s pause per model.
     path = os.pathsep.join([str(kedro.parent), os.environ.get("PATH", "")])
-    env_vars = {**os.environ, **QUIET_LIBRARIES, "KEDRO_DISABLE_TELEMETRY": "true", "PATH": path}
+    env_vars = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PATH": path}
     env_vars.pop(MODEL_RUN_ENV, None)  # a stray value would link to an unrelated model
     if run_id:
         env_vars[MODEL_RUN_ENV] = run_id

@@ -77,7 +77,7 @@ def run() -> str:
 | valid p99 <= 2x quiet | {outcome.loaded_p99_ms:.1f} ms under abuse vs {outcome.quiet_p99_ms:.1f} ms quiet ({outcome.valid_requests} requests) |
 | 0 responses 5xx | {outcome.server_errors} |
 | server RSS growth <= 50 MB | {outcome.rss_growth_mb:.1f} MB (from {outcome.rss_start_mb:.0f} MB) |
-| /metrics series unchanged | {"yes" if not outcome.metrics_new_series else outcome.metrics_new_series[:5]} ({outcome.metrics_bytes[0]} -> {outcome.metrics_bytes[1]} bytes: counter digits) |
+| /metrics series unchanged | {"yes" if not outcome.metrics_new_series else outcome.metrics_new_series[:5]} ({outcome.metrics_bytes[0]} -> {outcome.metrics_bytes[1]} bytes: digits of the counts of requests that reach a route) |
 | /health <= 100 ms | max {outcome.health_max_ms:.1f} ms over {outcome.health_probes} probes (new connection each) |
 | slow-header connections | {outcome.slow_connections_held} held at once, {outcome.slow_heads_cut_off} cut off by QF_HEAD_TIMEOUT_SECONDS |
 

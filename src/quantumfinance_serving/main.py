@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await batcher.stop()
         store.stop()
         audit.close()
+        metrics.unmatched.flush()
         if metrics_server is not None:
             metrics_server.shutdown()
 

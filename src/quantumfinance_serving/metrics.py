@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from quantumfinance_serving.model_store import ModelStore
+
+logger = logging.getLogger(__name__)
 
 
 class ServingMetrics:
@@ -48,6 +51,7 @@ class ServingMetrics:
             "Audit writes that failed (their decisions were not returned: 503)",
             registry=self.registry,
         )
+        self.unmatched = UnmatchedTally()
 
     def watch(self, store: ModelStore) -> None:
         """Export the store's state (read at each scrape) with this registry."""
@@ -88,23 +92,22 @@ class ModelCollector(Collector):
         )
 
 
-# Label values come from fixed sets, whatever a caller sends: any other method is "other", any
-# path no route template matches (or a method its route does not take) is "unmatched" (a label
-# per made-up method or path grew /metrics by megabytes and slowed every scrape).
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-OTHER_METHOD = "other"
-UNMATCHED_ROUTE = "unmatched"
+# Label values come from a fixed set, whatever a caller sends: `route` is the template of one of
+# the app's routes and `method` one that route takes. A request no route template matches (or
+# with a method its route does not take: 405) is not in these metrics at all, as
+# starlette-exporter's `filter_unhandled_paths` default does: a label per made-up method or path
+# grew /metrics by megabytes, and even one shared "unmatched" label let any prober move the
+# figures. Such requests are tallied and logged once a minute instead (`UnmatchedTally`). Scrapes
+# of /metrics are not counted either (the scraper times its own scrapes), so /metrics changes
+# only with what the app did.
+UNCOUNTED_ROUTES = frozenset({"/metrics"})
+TALLY_SECONDS = 60.0
 
 
-def method_label(method: str) -> str:
-    return method if method in METHODS else OTHER_METHOD
-
-
-def route_label(scope: Scope) -> str:
+def route_label(scope: Scope) -> str | None:
     """The template of the route serving the request (``/v1/model/plots/{name}``), also for a
-    request refused before routing (401, 415, 429 ...); ``unmatched`` for any other path and
-    for a method its route does not take (else each method a prober tries on each route would
-    add a histogram of its own)."""
+    request refused before routing (401, 415, 429 ...); None for any other path and for a
+    method its route does not take."""
     route = scope.get("route")
     if route is None:
         app = scope.get("app")
@@ -115,7 +118,37 @@ def route_label(scope: Scope) -> str:
     elif scope["method"] not in (getattr(route, "methods", None) or {scope["method"]}):
         route = None  # routed, but answered 405
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    return path if isinstance(path, str) else None
+
+
+class UnmatchedTally:
+    """Requests that matched no route, by status: one log line per ``every`` seconds at most
+    (written by the first such request after the interval, and at shutdown), so a flood of
+    probes is visible without growing /metrics or the log."""
+
+    def __init__(self, every: float = TALLY_SECONDS) -> None:
+        self.every = every
+        self.since = time.monotonic()
+        self.by_status: dict[int, int] = {}
+
+    def add(self, status: int) -> None:
+        if not self.by_status:
+            self.since = time.monotonic()
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        if time.monotonic() - self.since >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.by_status:
+            return
+        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(self.by_status.items()))
+        logger.info(
+            "requests that matched no route in the last %.0f s: %d (by status %s); not in /metrics",
+            time.monotonic() - self.since,
+            sum(self.by_status.values()),
+            statuses,
+        )
+        self.by_status = {}
 
 
 class MetricsMiddleware:
@@ -140,6 +173,10 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            method, route = method_label(scope["method"]), route_label(scope)
-            self.metrics.requests.labels(method, route, str(status[0])).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)
+            route = route_label(scope)
+            if route is None:
+                self.metrics.unmatched.add(status[0])
+            elif route not in UNCOUNTED_ROUTES:
+                method = scope["method"]
+                self.metrics.requests.labels(method, route, str(status[0])).inc()
+                self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)

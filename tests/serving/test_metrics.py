@@ -47,3 +47,21 @@ def test_metrics_count_requests_decisions_and_version(api, keys, contract):
 def test_metrics_need_a_key(api, keys):
     assert api.get("/metrics").status_code == 401
     assert api.get("/metrics", headers={"x-api-key": keys.revoked}).status_code == 401
+
+
+def test_requests_matching_no_route_are_tallied_in_the_log_not_in_metrics(caplog):
+    from quantumfinance_serving.metrics import UnmatchedTally  # noqa: PLC0415
+
+    tally = UnmatchedTally(every=3600)
+    with caplog.at_level("INFO", logger="quantumfinance_serving.metrics"):
+        for status in (404, 404, 405, 401):
+            tally.add(status)
+        assert not caplog.records  # within the interval: nothing logged yet
+        tally.flush()
+        tally.flush()  # nothing left: no second line
+        tally.every = 0  # the interval is over at the next one
+        tally.add(404)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2, lines
+    assert "no route in the last 0 s: 4 (by" in lines[0] and "401: 1, 404: 2, 405: 1" in lines[0]
+    assert ": 1 (by status 404: 1);" in lines[1] and "(by status 404: 1)" in lines[1]

@@ -93,8 +93,8 @@ class ModelCollector(Collector):
 
 
 # Label values come from a fixed set, whatever a caller sends: `route` is the template of one of
-# the app's routes and `method` one that route takes. A request no route template matches (or
-# with a method its route does not take: 405) is not in these metrics at all, as
+# the app's routes and `method` one that route takes (or OPTIONS). A request no route template
+# matches (or with another method its route does not take: 405) is not in these metrics, as
 # starlette-exporter's `filter_unhandled_paths` default does: a label per made-up method or path
 # grew /metrics by megabytes, and even one shared "unmatched" label let any prober move the
 # figures. Such requests are tallied and logged once a minute instead (`UnmatchedTally`). Scrapes
@@ -106,17 +106,22 @@ TALLY_SECONDS = 60.0
 
 def route_label(scope: Scope) -> str | None:
     """The template of the route serving the request (``/v1/model/plots/{name}``), also for a
-    request refused before routing (401, 415, 429 ...); None for any other path and for a
-    method its route does not take."""
+    request refused before routing (401, 415, 429 ...) and for OPTIONS on a route's path (a
+    CORS preflight); None for any other path and for any other method its route does not
+    take."""
+    preflight = scope["method"] == "OPTIONS"
     route = scope.get("route")
     if route is None:
         app = scope.get("app")
         for candidate in getattr(app, "routes", ()):
-            if candidate.matches(scope)[0] is Match.FULL:
+            match = candidate.matches(scope)[0]
+            if match is Match.FULL or (preflight and match is Match.PARTIAL):
                 route = candidate
                 break
-    elif scope["method"] not in (getattr(route, "methods", None) or {scope["method"]}):
-        route = None  # routed, but answered 405
+    elif not preflight:
+        methods = getattr(route, "methods", None)  # None: a mount, any method
+        if methods is not None and scope["method"] not in methods:
+            route = None  # routed, but answered 405
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else None
 

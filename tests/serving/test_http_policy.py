@@ -151,6 +151,12 @@ def test_cors_allows_exactly_the_configured_origins(serve, keys):
             "/v1/model", headers={"x-api-key": keys.valid, "origin": "https://evil.example.com"}
         )
         assert "access-control-allow-origin" not in other.headers
+        # preflights are counted under the route they ask about
+        metrics = client.get("/metrics", headers={"x-api-key": keys.valid}).text
+        assert (
+            'qf_http_requests_total{method="OPTIONS",route="/v1/score",status="200"} 1.0' in metrics
+        )
+        assert 'method="OPTIONS",route="/v1/score",status="400"} 1.0' in metrics
 
 
 def test_cors_origins_must_be_origins():

@@ -305,7 +305,6 @@ def soak(plan: Plan, server_pid: int) -> Outcome:
             future.result()
         if plan.warm_key:
             label_sweep(plan.url, plan.warm_key)
-        metrics_shape(plan.url, plan.valid_keys[0])  # the scrape's own series
         shape_before, size_before = metrics_shape(plan.url, plan.valid_keys[0])
         quiet, _ = pool.submit(
             valid_traffic, plan.url, plan.valid_keys, plan.applicant, plan.valid_per_second,

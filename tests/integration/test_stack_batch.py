@@ -17,6 +17,7 @@ from tests.integration.conftest import kedro_run
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 BOOK = "07_model_output/scored_book"
+FOUR_GROUPS = "tests/applicants_test_4_row_groups.parquet"
 
 
 def _objects(stack: Stack, prefix: str) -> list[str]:
@@ -40,9 +41,17 @@ def test_book_scored_and_monitored_on_s3_with_the_stacks_dask(
 ) -> None:
     # The client only sourced .stack.env: the scheduler is the stack's, not one of the test's.
     assert stack_env["QF_DASK_SCHEDULER"] == stack.dask.address
+    # The test split as a book of four row groups, one partition each: four reads the scheduler
+    # hands to both workers from the start. (`partitions=4` would split one read on the worker
+    # that made it, and only work stealing, a race, could move pieces to the other.)
+    book = _parquet(stack, ["05_model_input/applicants_test.parquet"])
+    upload = io.BytesIO()
+    book.to_parquet(upload, row_group_size=-(-len(book) // 4))
+    stack.s3.client().put_object(Bucket="data", Key=FOUR_GROUPS, Body=upload.getvalue())
     run = kedro_run(
-        stack_project, stack_env, "--pipelines", "batch_scoring",
-        "--params", "batch_scoring.partitions=4",
+        stack_project, stack_env, "--pipelines", "batch_scoring", "--params",
+        f"batch_scoring_storage.portfolio=s3://data/{FOUR_GROUPS},"
+        "batch_scoring.parquet_blocksize=1B",
     )  # fmt: skip
     assert run.returncode == 0, run.output[-6000:]
     monitored = kedro_run(stack_project, stack_env, "--pipelines", "monitoring")
@@ -57,7 +66,6 @@ def test_book_scored_and_monitored_on_s3_with_the_stacks_dask(
     )
     scored = _parquet(stack, [k for k in keys if k.startswith(f"{BOOK}/scored/")])
     quarantined = _parquet(stack, [k for k in keys if k.startswith(f"{BOOK}/quarantined/")])
-    book = _parquet(stack, ["05_model_input/applicants_test.parquet"])
     assert len(scored) + len(quarantined) == len(book) == manifest["rows_in"]
     assert manifest["partitions"] == 4
     # The stack's scheduler did the work, on both of its workers (not a LocalCluster).
